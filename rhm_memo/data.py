@@ -1,0 +1,295 @@
+"""RHM training and held-out strings as a LightningDataModule: generated once, cached, checked on load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, default_collate
+
+from rhm_memo.rhm import Grammar
+
+#: Bump when the generation algorithm or the cache layout changes: old cache files are then regenerated.
+CACHE_FORMAT = 1
+
+
+class RHMDataset(Dataset):
+    """Token strings with their row index: items and batches are ``{"x": (.., d) int64, "index": int64}``."""
+
+    def __init__(self, strings: torch.Tensor) -> None:
+        self.strings = strings
+
+    def __len__(self) -> int:
+        return self.strings.shape[0]
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"x": self.strings[i], "index": torch.tensor(i)}
+
+    def __getitems__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        """A whole batch by one indexing operation (the DataLoader's batched fetch path)."""
+        index = torch.as_tensor(indices, dtype=torch.int64)
+        return {"x": self.strings[index], "index": index}
+
+
+def collate(batch: Any) -> Any:
+    """Pass batches built by ``RHMDataset.__getitems__`` through; collate anything else as usual."""
+    return batch if isinstance(batch, dict) else default_collate(batch)
+
+
+class RHMDataModule(L.LightningDataModule):
+    """Strings of a Random Hierarchy Model: P training strings (unique or i.i.d.) and disjoint held-out strings.
+
+    The grammar is built in ``__init__`` (so ``vocab_size``, ``seq_len`` and ``grammar`` can be linked into a
+    model by the CLI); the strings are generated once per node in ``prepare_data`` into a cache file keyed by
+    the full configuration, and loaded (and verified) in ``setup``.
+
+    Args:
+        v: Vocabulary size.
+        n: Number of root symbols.
+        m: Rules per symbol.
+        s: Symbols per rule (branching factor), >= 2.
+        L: Depth; strings have ``s**L`` tokens.
+        seed_rules: Seed of the random grammar rules (1951 in the paper).
+        zipf_exponent: Real ``a >= 0``: rules at ``zipf_levels`` get probabilities ``∝ k**(-a)``; 0 = uniform.
+        zipf_levels: Levels with a Zipf law, counted from the top (1 = the root's rules, L = token-emitting).
+        rule_probs: Explicit rule probabilities per level, ``{level: [m floats] or [[m floats] per symbol]}``.
+        root_prior: Prior over the ``n`` root symbols (uniform if not given).
+        train_size: Number P of training strings.
+        test_size: Number of held-out strings (distinct, and disjoint from the training set).
+        unique: True: the P training strings are distinct (sampled without replacement); False: i.i.d.
+        seed_data: Seed of the training and held-out strings (and of the training-loader shuffle).
+        batch_size: Global batch size (strings per optimizer step over all processes), split over ranks.
+        eval_batch_size: Global batch size of the validation and test loaders.
+        num_workers: DataLoader worker processes per rank.
+        cache_dir: Folder of the cache files (``~`` expanded); ``None`` keeps the data in memory only.
+    """
+
+    def __init__(
+        self,
+        v: int = 6,
+        n: int = 6,
+        m: int = 4,
+        s: int = 2,
+        L: int = 4,
+        seed_rules: int = 1951,
+        zipf_exponent: float = 0.0,
+        zipf_levels: list[int] | None = None,
+        rule_probs: dict[int, list[float] | list[list[float]]] | None = None,
+        root_prior: list[float] | None = None,
+        train_size: int = 20000,
+        test_size: int = 1024,
+        unique: bool = True,
+        seed_data: int = 1,
+        batch_size: int = 32,
+        eval_batch_size: int = 1024,
+        num_workers: int = 0,
+        cache_dir: str | None = "~/.cache/rhm_memo",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        for name, value, low in [
+            ("train_size", train_size, 1),
+            ("test_size", test_size, 0),
+            ("batch_size", batch_size, 1),
+            ("eval_batch_size", eval_batch_size, 1),
+            ("num_workers", num_workers, 0),
+        ]:
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        self.grammar = Grammar(
+            v,
+            n,
+            m,
+            s,
+            L,
+            seed_rules,
+            zipf_exponent=zipf_exponent,
+            zipf_levels=tuple(zipf_levels or ()),
+            rule_probs={int(k): p for k, p in (rule_probs or {}).items()},
+            root_prior=root_prior,
+        )
+        total = self.grammar.num_strings()
+        needed = train_size + test_size if unique else test_size + 1
+        if needed > total:
+            raise ValueError(
+                f"train_size + test_size = {train_size + test_size} exceeds the {total} distinct strings "
+                f"the grammar can produce (v={v}, n={n}, m={m}, s={s}, L={L})"
+                if unique
+                else f"test_size = {test_size} leaves no room for training strings among the {total} distinct strings"
+            )
+        self.train_strings: torch.Tensor | None = None
+        self.test_strings: torch.Tensor | None = None
+        self.train_log_prob: torch.Tensor | None = None
+        self.test_log_prob: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ what the CLI links into the model
+    @property
+    def vocab_size(self) -> int:
+        """Number of distinct tokens (v)."""
+        return self.grammar.v
+
+    @property
+    def seq_len(self) -> int:
+        """Tokens per string (s**L)."""
+        return self.grammar.d
+
+    # ------------------------------------------------------------------ generation and cache
+    def config(self) -> dict[str, Any]:
+        """Everything that determines the generated strings (the cache key), as plain JSON-able values."""
+        hp = dict(self.hparams)
+        keys = ["v", "n", "m", "s", "L", "seed_rules", "train_size", "test_size", "unique", "seed_data"]
+        cfg = {k: hp[k] for k in keys}
+        cfg["rule_probs"] = [p.tolist() for p in self.grammar.rule_probs]
+        cfg["root_prior"] = self.grammar.root_prior.tolist()
+        cfg["format"] = CACHE_FORMAT
+        return cfg
+
+    @property
+    def cache_path(self) -> Path | None:
+        """The cache file of this configuration (None when caching is off)."""
+        if self.hparams.cache_dir is None:
+            return None
+        digest = hashlib.sha256(json.dumps(self.config(), sort_keys=True).encode()).hexdigest()[:20]
+        return Path(self.hparams.cache_dir).expanduser() / f"rhm-{digest}.pt"
+
+    def generate(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw (train, test) strings from ``seed_data``: the same seeds give the same strings everywhere."""
+        g = torch.Generator().manual_seed(self.hparams.seed_data)
+        if self.hparams.unique:
+            train = self.grammar.sample_unique(self.hparams.train_size, g)
+        else:
+            train = self.grammar.sample(self.hparams.train_size, g)
+        test = self.grammar.sample_unique(self.hparams.test_size, g, exclude=train)
+        return train, test
+
+    def prepare_data(self) -> None:
+        """Generate the strings into the cache file unless a valid one exists (once per node)."""
+        path = self.cache_path
+        if path is not None and self._load(path) is None:
+            self._save(path, *self.generate())
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load the strings (from the cache, regenerating if it is missing or invalid) and their log-probs."""
+        if self.train_strings is not None:
+            return
+        path = self.cache_path
+        data = self._load(path) if path is not None else None
+        if data is None:
+            data = self.generate()
+            if path is not None:
+                self._save(path, *data)
+        self.train_strings, self.test_strings = data
+        self.train_log_prob = self.grammar.log_prob(self.train_strings)
+        self.test_log_prob = self.grammar.log_prob(self.test_strings)
+
+    def _save(self, path: Path, train: torch.Tensor, test: torch.Tensor) -> None:
+        """Write the cache atomically (temporary file + rename), strings stored as compact integers."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        dtype = _storage_dtype(self.grammar.v)
+        payload = {
+            "config": json.dumps(self.config(), sort_keys=True),
+            "train": train.to(dtype),
+            "test": test.to(dtype),
+            "checksum": _checksum(train, test),
+        }
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def _load(self, path: Path) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The cached (train, test) strings, or None (with a warning) if the file is missing or invalid."""
+        if not path.exists():
+            return None
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            if payload["config"] != json.dumps(self.config(), sort_keys=True):
+                raise ValueError("its configuration differs from this data module's")
+            train, test = payload["train"].long(), payload["test"].long()
+            hp = self.hparams
+            if train.shape != (hp.train_size, self.seq_len) or test.shape != (hp.test_size, self.seq_len):
+                raise ValueError("its arrays have the wrong shapes")
+            if payload["checksum"] != _checksum(train, test):
+                raise ValueError("its checksum does not match its contents")
+        except Exception as err:  # any unreadable or inconsistent file is regenerated, never used
+            warnings.warn(f"ignoring invalid data cache {path} ({err}); regenerating", stacklevel=2)
+            return None
+        return train, test
+
+    # ------------------------------------------------------------------ loaders
+    def _per_rank(self, global_batch: int, name: str) -> int:
+        """Split a global batch size over the trainer's processes."""
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if global_batch % world:
+            raise ValueError(f"{name}={global_batch} must be divisible by the number of processes ({world})")
+        return global_batch // world
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training strings with their indices; ``batch_size`` is global, split over ranks."""
+        return self._loader(self.train_strings, self._per_rank(self.hparams.batch_size, "batch_size"), shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Held-out strings with their indices."""
+        return self._loader(self.test_strings, self._per_rank(self.hparams.eval_batch_size, "eval_batch_size"))
+
+    def test_dataloader(self) -> DataLoader:
+        """Held-out strings with their indices (same as validation)."""
+        return self.val_dataloader()
+
+    def _loader(self, strings: torch.Tensor | None, batch_size: int, shuffle: bool = False) -> DataLoader:
+        if strings is None:
+            raise RuntimeError("call setup() (or let the Trainer call it) before asking for a dataloader")
+        workers = self.hparams.num_workers
+        return DataLoader(
+            RHMDataset(strings),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            collate_fn=collate,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            generator=torch.Generator().manual_seed(self.hparams.seed_data) if shuffle else None,
+        )
+
+    # ------------------------------------------------------------------ reporting
+    def summary(self) -> dict[str, Any]:
+        """Sizes, counts and log-prob statistics of the loaded data (call after ``setup``)."""
+        if self.train_strings is None:
+            raise RuntimeError("call setup() before summary()")
+        train_keys_unique = torch.unique(self.train_strings, dim=0).shape[0]
+        lp = self.train_log_prob
+        return {
+            "grammar": repr(self.grammar),
+            "zipf": {"exponent": self.hparams.zipf_exponent, "levels": list(self.hparams.zipf_levels or [])},
+            "seq_len": self.seq_len,
+            "distinct_strings_of_grammar": self.grammar.num_strings(),
+            "train_size": int(self.train_strings.shape[0]),
+            "train_distinct": int(train_keys_unique),
+            "test_size": int(self.test_strings.shape[0]),
+            "train_log_prob": {"mean": lp.mean().item(), "min": lp.min().item(), "max": lp.max().item()},
+            "cache": str(self.cache_path) if self.cache_path else None,
+        }
+
+
+def _storage_dtype(v: int) -> torch.dtype:
+    """The smallest integer dtype holding tokens 0..v-1."""
+    return torch.uint8 if v <= 256 else torch.int16 if v <= 2**15 else torch.int32
+
+
+def _checksum(*tensors: torch.Tensor) -> str:
+    """SHA-256 of the int64 contents of the tensors."""
+    digest = hashlib.sha256()
+    for t in tensors:
+        digest.update(t.long().contiguous().numpy().tobytes())
+    return digest.hexdigest()
