@@ -82,6 +82,8 @@ class Parse:
 
     def valid(self, height: int) -> torch.Tensor:
         """Boolean ``(N, s**(L-height))``: which aligned blocks of this height parse to some symbol."""
+        if not isinstance(height, int) or not 1 <= height <= len(self.symbols):
+            raise ValueError(f"height must be an integer in 1..L={len(self.symbols)}, got {height!r}")
         return self.symbols[height - 1] >= 0
 
     @property
@@ -207,6 +209,7 @@ class Grammar:
                 raise ValueError(
                     f"ambiguous rules at level {level}: tuple {tup} is produced by (symbol, rule) pairs {owners}"
                 )
+        self._roots = torch.nonzero(self.root_prior > 0)[:, 0]  # root symbols with positive prior
         self._tables: dict[torch.device, list[_LevelTable]] = {}
         self._counts = self._subtree_counts()
 
@@ -330,8 +333,7 @@ class Grammar:
         total = self.num_strings()
         if total > max_strings:
             raise ValueError(f"the grammar produces {total} strings, more than max_strings={max_strings}")
-        roots = torch.nonzero(self.root_prior > 0)[:, 0]
-        _, strings, log_prob = self._expand(1, roots, self._root_logp[roots])
+        _, strings, log_prob = self._expand(1, self._roots, self._root_logp[self._roots])
         return strings, log_prob
 
     def _expand(self, level: int, symbols: torch.Tensor, log_prob: torch.Tensor):
@@ -378,7 +380,7 @@ class Grammar:
         tables = self._device_tables(x.device)
         ids = []
         for table in tables:
-            blocks = x.view(num, -1, self.s)
+            blocks = x.reshape(num, x.shape[1] // self.s, self.s)
             code = blocks[..., 0]
             for j in range(1, self.s):
                 code = code * (self.v + 1) + blocks[..., j]  # base v+1: digit v marks an unparsed child
@@ -402,9 +404,9 @@ class Grammar:
             )
         level = self.L - height + 1
         marginals = self.symbol_marginals(height)  # (positions, symbols at this level)
-        symbols = torch.arange(marginals.shape[1])
+        symbols = self._roots if height == self.L else torch.arange(marginals.shape[1])
         origin, blocks, log_prob = self._expand(level, symbols, torch.zeros(len(symbols), dtype=torch.float64))
-        probs = marginals[:, origin] * log_prob.exp()
+        probs = marginals[:, symbols[origin]] * log_prob.exp()
         order = K.lexsort_rows(K.pack(blocks, self.v))
         return BlockProbabilities(height, blocks[order], probs[:, order])
 
@@ -446,14 +448,20 @@ class Grammar:
             for level in reversed(range(1, self.L + 1)):
                 rules = self.rules[level - 1]
                 ids = torch.arange(rules.shape[0] * self.m)
-                codes = (rules * base).sum(-1).view(-1)
+                codes = (rules * base).sum(-1).view(-1)  # tuple code of each (symbol, rule), in base v+1
                 symbol = torch.cat([ids // self.m, torch.tensor([-1])])
                 logp = torch.cat([self._rule_logp[level - 1].view(-1), torch.tensor([-math.inf], dtype=torch.float64)])
+                if level == 1:
+                    allowed = torch.isfinite(logp[:-1] + self._root_logp[symbol[:-1]])
+                else:
+                    allowed = torch.isfinite(logp[:-1])
+                found, codes = ids[allowed], codes[allowed]  # zero-probability rules are not in the grammar
                 if (self.v + 1) ** self.s <= DENSE_TABLE_MAX:
                     keys, order = torch.full(((self.v + 1) ** self.s,), len(ids), dtype=torch.int64), None
-                    keys[codes] = ids
+                    keys[codes] = found
                 else:
-                    keys, order = codes.sort()
+                    keys, position = codes.sort()
+                    order = found[position]
                 table = _LevelTable(
                     keys=keys,
                     order=order,

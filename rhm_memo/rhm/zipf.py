@@ -59,9 +59,10 @@ def level_rule_probs(
     if not math.isfinite(zipf_exponent) or zipf_exponent < 0:
         raise ValueError(f"zipf_exponent must be a finite real >= 0, got {zipf_exponent}")
     rule_probs = dict(rule_probs or {})
-    for level in [*zipf_levels, *rule_probs]:
-        if not isinstance(level, int) or not 1 <= level <= L:
-            raise ValueError(f"levels must be integers in 1..L={L} (counted from the top), got {level!r}")
+    for name, levels in [("zipf_levels", zipf_levels), ("rule_probs", rule_probs)]:
+        for level in levels:
+            if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= L:
+                raise ValueError(f"{name}: levels must be integers in 1..L={L} (counted from the top), got {level!r}")
     clash = set(zipf_levels) & set(rule_probs)
     if clash and zipf_exponent != 0:
         raise ValueError(f"levels {sorted(clash)} are given both a Zipf law and explicit rule_probs; choose one")
