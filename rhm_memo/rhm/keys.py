@@ -41,12 +41,19 @@ def pack(strings: torch.Tensor, v: int) -> torch.Tensor:
     return torch.stack(words, dim=1)
 
 
-def _unique(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``torch.unique`` over rows, fast path for single-word keys."""
+def unique_rows(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Distinct rows of ``(N, W)`` keys, sorted lexicographically, with the inverse map and the counts."""
     if keys.shape[1] == 1:
-        uniq, inverse = torch.unique(keys[:, 0], return_inverse=True)
-        return uniq.unsqueeze(1), inverse
-    return torch.unique(keys, dim=0, return_inverse=True)
+        uniq, inverse, counts = torch.unique(keys[:, 0], return_inverse=True, return_counts=True)
+        return uniq.unsqueeze(1), inverse, counts
+    order = lexsort_rows(keys)  # faster than torch.unique(dim=0) on CPU
+    rows = keys[order]
+    new = torch.ones(rows.shape[0], dtype=torch.bool, device=keys.device)
+    new[1:] = (rows[1:] != rows[:-1]).any(-1)
+    group = new.cumsum(0) - 1
+    inverse = torch.empty_like(group)
+    inverse[order] = group
+    return rows[new], inverse, torch.bincount(group)
 
 
 def first_occurrences(keys: torch.Tensor) -> torch.Tensor:
@@ -54,7 +61,7 @@ def first_occurrences(keys: torch.Tensor) -> torch.Tensor:
     n = keys.shape[0]
     if n == 0:
         return torch.zeros(0, dtype=torch.int64, device=keys.device)
-    uniq, inverse = _unique(keys)
+    uniq, inverse, _ = unique_rows(keys)
     first = torch.full((uniq.shape[0],), n, dtype=torch.int64, device=keys.device)
     first.scatter_reduce_(0, inverse, torch.arange(n, device=keys.device), reduce="amin")
     return first.sort().values
@@ -66,7 +73,7 @@ def isin_rows(keys: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         return torch.zeros(keys.shape[0], dtype=torch.bool, device=keys.device)
     if keys.shape[1] == 1:
         return torch.isin(keys[:, 0], table[:, 0])
-    _, inverse = _unique(torch.cat([table, keys]))
+    _, inverse, _ = unique_rows(torch.cat([table, keys]))
     seen = torch.zeros(int(inverse.max()) + 1, dtype=torch.bool, device=keys.device)
     seen[inverse[: table.shape[0]]] = True
     return seen[inverse[table.shape[0] :]]

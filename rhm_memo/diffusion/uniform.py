@@ -1,0 +1,181 @@
+"""Uniform-transition D3PM (Austin et al. 2021), the paper's process: x0-prediction, per-token KL loss.
+
+Schedule, with integer steps t = 1..T: ``β_t = β₁ + (β₂ − β₁)(t − 1)/(T − 1)``, ``α_t = 1 − β_t``,
+``ᾱ_t = Π_{s≤t} α_s`` (``ᾱ_0 = 1``). Transition ``Q_t = α_t I + (β_t/v) 11ᵀ``; marginal
+``q(x_t | x_0) = ᾱ_t onehot(x_0) + (1 − ᾱ_t)/v``; posterior
+``q(x_{t−1} | x_t, x_0) ∝ (α_t onehot(x_t) + β_t/v) ⊙ (ᾱ_{t−1} onehot(x_0) + (1 − ᾱ_{t−1})/v)``.
+
+Reverse kernel (D3PM eq. 4): ``p_θ(x_{t−1} | x_t) ∝ Σ_{x0} q(x_{t−1}, x_t | x0) p̃_θ(x0 | x_t)``, which is
+linear in ``p̃_θ = softmax(logits)`` and hence equals the posterior formula with ``onehot(x_0)`` replaced by
+``p̃_θ``. Note that this is a sum of *joints*: it equals ``Σ_{x0} w(x0) q(x_{t−1} | x_t, x0)`` with weights
+``w(x0) ∝ p̃_θ(x0 | x_t) q(x_t | x0)``, not with ``w = p̃_θ`` (tests pin both facts).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from rhm_memo.diffusion.base import Denoiser, DiffusionProcess, _check_shape, categorical, randint, uniform_float64
+
+_SCHEDULE = ("betas", "alphas", "alpha_bar")
+
+
+class UniformDiffusion(DiffusionProcess):
+    """Uniform D3PM with a linear β schedule; loss = mean per-token KL(q(x_{t−1}|x_t,x_0) ‖ p_θ(x_{t−1}|x_t)).
+
+    Times are integer steps ``t`` in ``1..T``. The schedule buffers ``betas``, ``alphas``, ``alpha_bar`` have
+    shape ``(T + 1,)`` and are indexed by ``t`` directly (entry 0 is ``β_0 = 0``, ``α_0 = ᾱ_0 = 1``); they stay
+    float64 on whatever device the module is moved to, even if the module is cast to another dtype.
+
+    Args:
+        vocab_size: Number of tokens ``v`` (>= 2); the denoiser embeds ``v`` ids (no mask token).
+        num_steps: Number of diffusion steps ``T`` (>= 1).
+        beta_start: ``β₁`` in (0, 1), the noise rate of the first step.
+        beta_end: ``β_T`` in [β₁, 1), the noise rate of the last step.
+    """
+
+    def __init__(self, vocab_size: int, num_steps: int = 200, beta_start: float = 0.001, beta_end: float = 0.1) -> None:
+        super().__init__(vocab_size, vocab_size, num_steps)
+        for name, beta in [("beta_start", beta_start), ("beta_end", beta_end)]:
+            if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not 0.0 < beta < 1.0:
+                raise ValueError(f"{name} must be a number in (0, 1), got {beta!r}")
+        if beta_end < beta_start:
+            raise ValueError(f"beta_end must be >= beta_start, got beta_start={beta_start}, beta_end={beta_end}")
+        self.beta_start = float(beta_start)
+        self.beta_end = float(beta_end)
+        for name, value in zip(_SCHEDULE, self._schedule(torch.device("cpu"))):
+            self.register_buffer(name, value, persistent=False)
+
+    def _schedule(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(betas, alphas, alpha_bar)``, float64 of shape ``(T + 1,)`` with the t = 0 entries 0, 1, 1."""
+        T = self.num_steps
+        steps = torch.arange(T, dtype=torch.float64, device=device)
+        frac = steps / (T - 1) if T > 1 else steps
+        betas = self.beta_start + (self.beta_end - self.beta_start) * frac
+        betas = torch.cat([torch.zeros(1, dtype=torch.float64, device=device), betas])
+        alphas = 1.0 - betas
+        return betas, alphas, alphas.cumprod(0)
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> UniformDiffusion:
+        """Apply ``fn`` as ``nn.Module`` does, then rebuild the schedules in float64 if a dtype cast hit them."""
+        super()._apply(fn, recurse)
+        if self.alpha_bar.dtype != torch.float64:
+            for name, value in zip(_SCHEDULE, self._schedule(self.alpha_bar.device)):
+                setattr(self, name, value)
+        return self
+
+    def extra_repr(self) -> str:
+        """Sizes and schedule shown by ``print(process)``."""
+        return f"{super().extra_repr()}, beta_start={self.beta_start}, beta_end={self.beta_end}"
+
+    # -- forward process --------------------------------------------------------------------------------------------
+
+    def sample_time(
+        self, batch: int, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    ) -> torch.Tensor:
+        """``(batch,)`` int64 steps uniform in ``1..T``."""
+        return randint(self.num_steps, (batch,), generator, device if device is not None else self.device) + 1
+
+    def conditioning(self, t: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` float32 ``ᾱ_t + (1 − ᾱ_t)/v``: the probability that a token of x_t equals its x_0 token."""
+        ab = self.alpha_bar[t.to(self.alpha_bar.device)]
+        return (ab + (1.0 - ab) / self.vocab_size).float().to(t.device)
+
+    def marginal_probs(self, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """``(B, d, v)`` float64 ``q(x_t | x_0) = ᾱ_t onehot(x_0) + (1 − ᾱ_t)/v`` (closed form)."""
+        ab = self.alpha_bar.to(x0.device)[t][:, None, None]
+        return ab * F.one_hot(x0, self.vocab_size).double() + (1.0 - ab) / self.vocab_size
+
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``x_t ~ q(x_t | x_0)``: each token kept with probability ᾱ_t, else replaced by a uniform token.
+
+        The uniform token may equal x_0, so a token equals its x_0 with probability ``ᾱ_t + (1 − ᾱ_t)/v``.
+        Draws (B, d) float64 uniforms, then (B, d) uniform tokens, from ``generator``.
+        """
+        keep = uniform_float64(tuple(x0.shape), generator, x0.device) < self.alpha_bar.to(x0.device)[t][:, None]
+        noise = randint(self.vocab_size, tuple(x0.shape), generator, x0.device)
+        return torch.where(keep, x0, noise)
+
+    # -- reverse process --------------------------------------------------------------------------------------------
+
+    def log_posterior(self, x_t: torch.Tensor, t: torch.Tensor, log_p0: torch.Tensor) -> torch.Tensor:
+        """``(B, d, v)`` normalized log of ``(α_t onehot(x_t) + β_t/v) ⊙ (ᾱ_{t−1} p0 + (1 − ᾱ_{t−1})/v)``.
+
+        ``log_p0`` is a ``(B, d, v)`` log-distribution over x_0: ``log onehot(x_0)`` (0 / −inf) gives the true
+        posterior ``q(x_{t−1} | x_t, x_0)``, ``log_softmax(logits)`` the model's ``p_θ(x_{t−1} | x_t)``. The
+        result has the dtype of ``log_p0``; entries of probability 0 are −inf (at t = 1, since ᾱ_0 = 1).
+        """
+        dtype = log_p0.dtype
+        sched = {name: getattr(self, name).to(x_t.device) for name in _SCHEDULE}
+        beta, alpha, ab_prev = sched["betas"][t], sched["alphas"][t], sched["alpha_bar"][t - 1]
+        v = self.vocab_size
+
+        def col(x: torch.Tensor) -> torch.Tensor:
+            return x.to(dtype)[:, None, None]
+
+        is_xt = F.one_hot(x_t, v).bool()
+        log_fact1 = torch.where(is_xt, col((alpha + beta / v).log()), col((beta / v).log()))
+        log_fact2 = torch.logaddexp(col(ab_prev.log()) + log_p0, col(torch.log1p(-ab_prev) - math.log(v)))
+        logits = log_fact1 + log_fact2
+        return logits - logits.logsumexp(-1, keepdim=True)
+
+    def reverse_log_probs(self, x_t: torch.Tensor, t: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """``(B, d, v)`` ``log p_θ(x_{t−1} | x_t)`` from denoiser logits, in at least float32."""
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+        return self.log_posterior(x_t, t, logits.log_softmax(-1))
+
+    def _check_time(self, t: torch.Tensor, batch: int) -> None:
+        """Raise ``ValueError`` unless ``t`` is ``(batch,)`` integer steps in ``1..T``."""
+        _check_shape("t", t, batch)
+        if t.dtype.is_floating_point or t.dtype == torch.bool:
+            raise ValueError(f"t must hold integer steps for UniformDiffusion, got dtype {t.dtype}")
+        if bool((t < 1).any()) or bool((t > self.num_steps).any()):
+            raise ValueError(f"t must lie in 1..{self.num_steps}, got values in {int(t.min())}..{int(t.max())}")
+
+    def _row_loss(
+        self, denoiser: Denoiser, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """Per-row mean over tokens of ``KL(q(x_{t−1}|x_t,x_0) ‖ p_θ(x_{t−1}|x_t))``.
+
+        At t = 1 the same formula is used: the posterior is ``onehot(x_0)`` (ᾱ_0 = 1), so the term is
+        ``−log p_θ(x_0 | x_1)`` with ``p_θ(x_0 | x_1) ∝ (α_1 onehot(x_1) + β_1/v) ⊙ softmax(logits)`` — the
+        same kernel the sampler uses for its last step. (D3PM's reference code uses ``softmax(logits)`` there.)
+        """
+        x_t = self.q_sample(x0, t, generator)
+        logits = self._logits(denoiser, x_t, self.conditioning(t))
+        log_p = self.reverse_log_probs(x_t, t, logits)
+        log_onehot = torch.zeros_like(log_p).masked_fill(F.one_hot(x0, self.vocab_size) == 0, float("-inf"))
+        log_q = self.log_posterior(x_t, t, log_onehot)
+        q = log_q.exp()
+        kl = torch.where(q > 0, q * (log_q - log_p), 0.0).sum(-1)
+        return kl.mean(-1)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        denoiser: Denoiser,
+        num: int,
+        seq_len: int,
+        generator: torch.Generator,
+        steps: int | None = None,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """``(num, seq_len)`` strings: x_T uniform, then ``x_{t−1} ~ p_θ(x_{t−1} | x_t)`` for t = T..1.
+
+        Exactly T denoiser calls of batch ``num``. The kernel is computed and sampled in float64. Only
+        ``steps = T`` (the default) is implemented. Put the denoiser in eval mode first.
+        """
+        self._check_sample_args(num, seq_len, generator)
+        if steps is not None and steps != self.num_steps:
+            raise ValueError(f"UniformDiffusion samples with steps = num_steps = {self.num_steps} only, got {steps}")
+        device = torch.device(device) if device is not None else self.device
+        x = randint(self.vocab_size, (num, seq_len), generator, device)
+        for step in range(self.num_steps, 0, -1):
+            t = torch.full((num,), step, dtype=torch.int64, device=device)
+            logits = self._logits(denoiser, x, self.conditioning(t))
+            x = categorical(self.reverse_log_probs(x, t, logits.double()), generator)
+        return x

@@ -1,0 +1,226 @@
+"""Tests of MaskedDiffusion: schedule, masking frequencies, ELBO weight, sampler exactness and call reuse."""
+
+import math
+
+import pytest
+import torch
+from diffusion_helpers import Constant, Counting, Oracle, TinyNet
+
+from rhm_memo.diffusion import MaskedDiffusion
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    """A seeded CPU generator."""
+    return torch.Generator().manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Schedule and forward process
+
+
+def test_sizes_and_no_state():
+    proc = MaskedDiffusion(6)
+    assert (proc.vocab_size, proc.input_size, proc.mask_id, proc.num_steps) == (6, 7, 6, 200)
+    assert proc.state_dict() == {} and list(proc.parameters()) == []
+
+
+def test_schedule_and_loss_weight():
+    proc = MaskedDiffusion(6, eps=1e-3)
+    t = torch.linspace(0.01, 1, 100, dtype=torch.float64)
+    torch.testing.assert_close(proc.alpha(t), 1 - (1 - 1e-3) * t)
+    assert proc.alpha(torch.zeros(1)).item() == 1.0 and proc.alpha(torch.ones(1)).item() == pytest.approx(1e-3)
+    h = 1e-6  # central difference: the weight is −α'/(1 − α) with the numerical derivative
+    deriv = (proc.alpha(t + h) - proc.alpha(t - h)) / (2 * h)
+    torch.testing.assert_close(proc.loss_weight(t), -deriv / (1 - proc.alpha(t)), rtol=1e-8, atol=0)
+    torch.testing.assert_close(proc.loss_weight(t), 1 / t)  # the log-linear schedule's weight
+    torch.testing.assert_close(proc.conditioning(t), proc.alpha(t).float())
+
+
+def test_sample_time_in_unit_interval():
+    proc = MaskedDiffusion(6)
+    t = proc.sample_time(50_000, gen())
+    assert t.dtype == torch.float64 and t.min() > 0 and t.max() <= 1
+    assert abs(t.mean().item() - 0.5) < 5 * math.sqrt(1 / 12 / 50_000)
+    assert torch.equal(t, proc.sample_time(50_000, gen()))
+
+
+def test_masking_fraction_matches_schedule():
+    v, n, d = 6, 20_000, 8
+    proc = MaskedDiffusion(v)
+    x0 = torch.randint(v, (n, d), generator=gen(1))
+    for t in [0.05, 0.5, 0.95, 1.0]:
+        x_t = proc.q_sample(x0, torch.full((n,), t, dtype=torch.float64), gen(2))
+        masked = x_t == v
+        assert torch.equal(x_t[~masked], x0[~masked])  # kept tokens are the originals
+        p = 1 - proc.alpha(torch.tensor(t)).item()
+        assert abs(masked.double().mean().item() - p) <= 5 * math.sqrt(p * (1 - p) / (n * d)) + 1e-12
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Loss
+
+
+def test_loss_is_zero_for_the_oracle():
+    v, n = 6, 4
+    proc = MaskedDiffusion(v)
+    x0 = torch.randint(v, (8, 16), generator=gen(1))
+    out = proc.loss(Oracle(x0.repeat_interleave(n, 0), v), x0, n_trajectories=n, generator=gen(2))
+    assert out["t"].shape == (32,) and out["loss_per_row"].shape == (32,)
+    assert 0 <= out["loss"] < 1e-5
+
+
+def test_loss_formula_with_uniform_prediction():
+    """With logits 0, each masked token costs log v, weighted by 1/t: per row (#masked / d) · log(v) / t."""
+    v, d = 6, 16
+    proc = MaskedDiffusion(v)
+    x0 = torch.randint(v, (50, d), generator=gen(1))
+    t = torch.linspace(0.02, 1, 50, dtype=torch.float64)
+    got = proc.loss_at(Constant(torch.zeros(d, v)), x0, t, gen(2))
+    x_t = proc.q_sample(x0, t, gen(2))  # loss_at draws exactly this x_t from the same seed
+    expected = (x_t == v).double().mean(-1) * math.log(v) / t
+    torch.testing.assert_close(got["loss_per_row"].double(), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got["loss"], got["loss_per_row"].mean())
+    # expectation over t of (1 − α_t) log v / t is (1 − ε) log v
+    big = proc.loss(Constant(torch.zeros(d, v)), torch.randint(v, (4000, d), generator=gen(3)), generator=gen(4))
+    assert big["loss"].item() == pytest.approx((1 - proc.eps) * math.log(v), rel=0.05)
+
+
+def test_predictions_at_unmasked_positions_are_ignored():
+    v = 5
+    proc = MaskedDiffusion(v)
+    x0 = torch.randint(v, (64, 8), generator=gen(1))
+    oracle = Oracle(x0, v)
+
+    def oracle_on_masks_garbage_elsewhere(x_t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        wrong = Oracle((x0 + 1) % v, v)(x_t, cond)
+        return torch.where((x_t == v)[..., None], oracle(x_t, cond), wrong)
+
+    assert proc.loss(oracle_on_masks_garbage_elsewhere, x0, generator=gen(2))["loss"] < 1e-5
+
+
+def test_gradients_flow_and_are_finite():
+    v = 6
+    proc = MaskedDiffusion(v)
+    net = TinyNet(proc.input_size, v)
+    x0 = torch.randint(v, (16, 8), generator=gen(1))
+    out = proc.loss(net, x0, n_trajectories=3, generator=gen(2))
+    out["loss"].backward()
+    grads = [p.grad for p in net.parameters()]
+    assert all(g is not None and bool(g.isfinite().all()) for g in grads)
+    assert any(bool((g != 0).any()) for g in grads)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Sampler
+
+
+@pytest.mark.parametrize("steps", [1, 7, 200])
+def test_sampler_oracle_reproduces_target(steps):
+    v = 6
+    proc = MaskedDiffusion(v)
+    target = torch.randint(v, (16,), generator=gen(1))
+    out = proc.sample(Oracle(target, v), 9, 16, gen(2), steps=steps)
+    assert out.shape == (9, 16) and out.dtype == torch.int64
+    assert bool((out == target).all())
+
+
+def test_sampler_determinism_and_range():
+    v = 5
+    proc = MaskedDiffusion(v, num_steps=50)
+    logits = torch.randn(12, v, generator=gen(1))
+    a = proc.sample(Constant(logits), 40, 12, gen(7))
+    b = proc.sample(Constant(logits), 40, 12, gen(7))
+    c = proc.sample(Constant(logits), 40, 12, gen(8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.min() >= 0 and a.max() < v  # no mask token left
+
+
+def test_sampler_marginals_for_constant_prediction():
+    v, n = 4, 40_000
+    proc = MaskedDiffusion(v, num_steps=10)
+    pi = torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.05, 0.05, 0.1, 0.8]], dtype=torch.float64)
+    out = proc.sample(Constant(pi.log()), n, 2, gen(3))
+    for pos in range(2):
+        freq = torch.bincount(out[:, pos], minlength=v).double() / n
+        assert bool(((freq - pi[pos]).abs() <= 5 * (pi[pos] * (1 - pi[pos]) / n).sqrt()).all())
+
+
+def test_sampler_mask_fraction_follows_the_grid():
+    """Starting all-masked at t = 1, a token is still masked at grid time t_k with probability exactly t_k."""
+    v, n, d, steps = 4, 2000, 16, 10
+    proc = MaskedDiffusion(v, reuse_predictions=False)
+    seen = []
+
+    def recorder(x_t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        seen.append((x_t == v).double().mean().item())
+        return torch.zeros(*x_t.shape, v)
+
+    proc.sample(recorder, n, d, gen(1), steps=steps)
+    for k, frac in zip(range(steps, 0, -1), seen):
+        p = k / steps
+        assert abs(frac - p) <= 5 * math.sqrt(p * (1 - p) / (n * d)) + 1e-12
+
+
+def test_prediction_reuse_skips_calls_and_is_exact_for_time_free_denoisers():
+    v, d, steps = 6, 8, 1000
+    logits = torch.randn(d, v, generator=gen(1))
+    reuse = Counting(Constant(logits))
+    out = MaskedDiffusion(v).sample(reuse, 4, d, gen(2), steps=steps)
+    # each row changes at most d times, so at most 1 + 4 * d calls, of the changed rows only
+    assert len(reuse.batch_sizes) <= 1 + 4 * d and sum(reuse.batch_sizes) <= 4 + 4 * d
+    full = Counting(Constant(logits))
+    same = MaskedDiffusion(v, reuse_predictions=False).sample(full, 4, d, gen(2), steps=steps)
+    assert full.batch_sizes == [4] * steps
+    assert torch.equal(out, same)  # a denoiser that ignores cond gives identical samples either way
+
+
+def test_sampler_with_network():
+    v = 6
+    proc = MaskedDiffusion(v, num_steps=20)
+    net = TinyNet(proc.input_size, v).eval()
+    out = proc.sample(net, 10, 8, gen(1))
+    assert out.shape == (10, 8) and out.min() >= 0 and out.max() < v
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Bad arguments
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"vocab_size": 1}, "vocab_size"),
+        ({"vocab_size": 6, "num_steps": 0}, "num_steps"),
+        ({"vocab_size": 6, "eps": 0.0}, "eps"),
+        ({"vocab_size": 6, "eps": 1.0}, "eps"),
+        ({"vocab_size": 6, "reuse_predictions": 1}, "reuse_predictions"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MaskedDiffusion(**kwargs)
+
+
+def test_bad_call_arguments():
+    v = 6
+    proc = MaskedDiffusion(v)
+    x0 = torch.randint(v, (4, 8), generator=gen())
+    ok = Constant(torch.zeros(8, v))
+    with pytest.raises(ValueError, match="n_trajectories"):
+        proc.loss(ok, x0, n_trajectories=0)
+    with pytest.raises(ValueError, match="x0 must be a"):
+        proc.loss(ok, x0.float())
+    with pytest.raises(ValueError, match="logits of shape"):
+        proc.loss(Constant(torch.zeros(8, v + 1)), x0)  # logits must not include the mask class
+    with pytest.raises(ValueError, match="shape"):
+        proc.loss_at(ok, x0, torch.full((5,), 0.5))
+    with pytest.raises(ValueError, match="float times"):
+        proc.loss_at(ok, x0, torch.ones(4, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        proc.loss_at(ok, x0, torch.tensor([0.0, 0.5, 0.5, 0.5]))
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        proc.loss_at(ok, x0, torch.tensor([1.5, 0.5, 0.5, 0.5]))
+    with pytest.raises(ValueError, match="steps"):
+        proc.sample(ok, 2, 8, gen(), steps=0)
+    with pytest.raises(ValueError, match=r"torch\.Generator"):
+        proc.sample(ok, 2, 8, 0)
