@@ -1,0 +1,75 @@
+"""Pure metric functions on token tensors: memorization, substrings, grammar validity, prototypicality.
+
+No Lightning, no logging: callbacks and the report call these, and so can a notebook.
+"""
+
+from rhm_memo.metrics.grammar import fully_valid_fraction, rule_usage, validity
+from rhm_memo.metrics.index import RowIndex, TrainIndex
+from rhm_memo.metrics.memorization import (
+    NEVER,
+    CopyTally,
+    copy_counts,
+    copy_fraction,
+    distinct_memorized,
+    ever_memorized,
+    fraction_distinct,
+    fraction_within,
+    hamming_histogram,
+    memorization_summary,
+    nearest_hamming,
+    novelty,
+    onset_step,
+    update_first_step,
+)
+from rhm_memo.metrics.prototypicality import (
+    auc,
+    commonness_scores,
+    fraction_by_quantile,
+    memorization_vs_prototypicality,
+    spearman_first_step,
+)
+from rhm_memo.metrics.substrings import (
+    BlockFrequencies,
+    BlockIndex,
+    block_counts,
+    block_frequencies,
+    entropy,
+    frequency_summary,
+    kl_on_support,
+    slop_index,
+)
+
+__all__ = [
+    "NEVER",
+    "BlockFrequencies",
+    "BlockIndex",
+    "CopyTally",
+    "RowIndex",
+    "TrainIndex",
+    "auc",
+    "block_counts",
+    "block_frequencies",
+    "commonness_scores",
+    "copy_counts",
+    "copy_fraction",
+    "distinct_memorized",
+    "entropy",
+    "ever_memorized",
+    "fraction_by_quantile",
+    "fraction_distinct",
+    "fraction_within",
+    "frequency_summary",
+    "fully_valid_fraction",
+    "hamming_histogram",
+    "kl_on_support",
+    "memorization_summary",
+    "memorization_vs_prototypicality",
+    "nearest_hamming",
+    "novelty",
+    "onset_step",
+    "rule_usage",
+    "slop_index",
+    "spearman_first_step",
+    "update_first_step",
+    "validity",
+]

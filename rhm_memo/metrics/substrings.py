@@ -1,0 +1,226 @@
+"""Substrings: aligned blocks per height, block copies (partial memorization), frequencies, over-production, slop.
+
+A block of height h is one of the ``s**(L-h)`` aligned windows of ``s**h`` tokens of a string (the span of a
+node at height h). Definitions: ARCHITECTURE.md §3.
+
+Zero frequencies: ``KL(p‖q)`` is computed with p renormalized to the support of q, and the mass of p outside
+that support is reported next to it (``*_mass_outside_*``) — no smoothing constant enters any number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from rhm_memo.metrics.index import RowIndex, check_strings
+from rhm_memo.rhm import keys as K
+
+
+def num_heights(d: int, s: int) -> int:
+    """L such that ``d == s**L`` (ValueError otherwise)."""
+    L = round(math.log(d, s)) if d > 1 and s >= 2 else 0
+    if L < 1 or s**L != d:
+        raise ValueError(f"strings of d={d} tokens are not s**L for s={s}, L >= 1")
+    return L
+
+
+def blocks(strings: torch.Tensor, height: int, s: int) -> torch.Tensor:
+    """``(N, s**(L-h), s**h)`` view of the aligned blocks of height ``h``."""
+    L = num_heights(strings.shape[1], s)
+    if not isinstance(height, int) or not 1 <= height <= L:
+        raise ValueError(f"height must be an integer in 1..L={L}, got {height!r}")
+    return strings.reshape(strings.shape[0], s ** (L - height), s**height)
+
+
+def block_keys(strings: torch.Tensor, height: int, s: int, v: int) -> torch.Tensor:
+    """``(N, s**(L-h), W)`` exact int64 keys of the blocks of height ``h``."""
+    b = blocks(strings, height, s)
+    return K.pack(b.reshape(-1, b.shape[-1]), v).view(b.shape[0], b.shape[1], -1)
+
+
+class BlockIndex:
+    """The training set's blocks at every height, indexed once, for block-copy look-ups.
+
+    Args:
+        train: ``(P, d)`` training tokens.
+        v: Vocabulary size.
+        s: Branching factor (``d = s**L``).
+    """
+
+    def __init__(self, train: torch.Tensor, v: int, s: int) -> None:
+        self.train = check_strings(train, "train", v)
+        self.v, self.s = v, s
+        self.L = num_heights(self.train.shape[1], s)
+        self._same: dict[int, RowIndex] = {}
+        self._pooled: dict[int, RowIndex] = {}
+        for h in range(1, self.L + 1):
+            keys = block_keys(self.train, h, s, v)
+            self._pooled[h] = RowIndex(keys.reshape(-1, keys.shape[-1]))
+            self._same[h] = RowIndex(_with_position(keys, v ** (s**h)))
+
+    def copies(self, strings: torch.Tensor, height: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Boolean ``(N, s**(L-h))`` pair: block found in training at the same position / at any position."""
+        strings = check_strings(strings, "strings", self.v, self.train.shape[1])
+        keys = block_keys(strings, height, self.s, self.v)
+        same = self._same[height].contains(_with_position(keys, self.v ** (self.s**height))).view(keys.shape[:2])
+        pooled = self._pooled[height].contains(keys.reshape(-1, keys.shape[-1])).view(keys.shape[:2])
+        return same, pooled
+
+    def copy_fractions(self, strings: torch.Tensor) -> dict[int, dict[str, float]]:
+        """Per height: fraction of blocks found in the training set at the same position, and at any position."""
+        out = {}
+        for h in range(1, self.L + 1):
+            same, pooled = self.copies(strings, h)
+            out[h] = {"same_position": same.double().mean().item(), "pooled": pooled.double().mean().item()}
+        return out
+
+
+def _with_position(keys: torch.Tensor, bound: int) -> torch.Tensor:
+    """Rows keyed by (position, block): one word ``key*positions + position`` when it fits in int64 (keys <
+    ``bound``), else ``[position, key words...]``."""
+    n, positions, w = keys.shape
+    pos = torch.arange(positions, device=keys.device).expand(n, positions)
+    if w == 1 and bound * positions <= 2**63 - 1:
+        return (keys[..., 0] * positions + pos).reshape(-1, 1)
+    return torch.cat([pos.unsqueeze(-1), keys], dim=-1).reshape(n * positions, w + 1)
+
+
+def block_counts(strings: torch.Tensor, height: int, s: int, v: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distinct blocks of height ``h`` pooled over positions: ``values (K, s**h)`` sorted, and ``counts (K,)``."""
+    strings = check_strings(strings, "strings", v)
+    b = blocks(strings, height, s).reshape(-1, s**height)
+    _, inverse, counts = K.unique_rows(K.pack(b, v))
+    first = torch.full((counts.numel(),), b.shape[0], dtype=torch.int64, device=b.device)
+    first.scatter_reduce_(0, inverse, torch.arange(b.shape[0], device=b.device), reduce="amin")
+    return b[first], counts
+
+
+@dataclass(frozen=True)
+class BlockFrequencies:
+    """Relative frequencies of the blocks of one height, aligned on the union of blocks seen in gen or train.
+
+    ``values (K, s**h)`` sorted; ``f_gen``, ``f_train`` (K,) float64, each summing to 1 over all blocks of
+    its set; ``f_true`` (K,) the grammar's probability of each block (pooled over positions), or None.
+    """
+
+    height: int
+    values: torch.Tensor
+    f_gen: torch.Tensor
+    f_train: torch.Tensor
+    f_true: torch.Tensor | None
+
+    @property
+    def overproduction(self) -> torch.Tensor:
+        """``f_gen / f_train`` per block (inf where a block never occurs in training but is generated)."""
+        return self.f_gen / self.f_train
+
+
+def block_frequencies(
+    gen: torch.Tensor,
+    train: torch.Tensor,
+    height: int,
+    s: int,
+    v: int,
+    true_values: torch.Tensor | None = None,
+    true_probs: torch.Tensor | None = None,
+) -> BlockFrequencies:
+    """Block frequencies of generated vs training strings, with the grammar truth if given.
+
+    ``true_values (Kt, s**h)`` and ``true_probs (positions, Kt)`` are ``Grammar.block_probabilities(h)``'s
+    ``values`` and ``probs``; the truth pooled over positions is their mean over positions.
+    """
+    gen = check_strings(gen, "gen", v)
+    train = check_strings(train, "train", v, gen.shape[1])
+    gv, gc = block_counts(gen, height, s, v)
+    tv, tc = block_counts(train, height, s, v)
+    values = torch.cat([gv, tv])
+    keys = K.pack(values, v)
+    order = K.first_occurrences(keys)
+    values, keys = values[order], keys[order]
+    sort = K.lexsort_rows(keys)
+    values, keys = values[sort], keys[sort]
+    index = RowIndex(keys)
+    f_gen = _scatter(index.find(K.pack(gv, v)), gc, len(values))
+    f_train = _scatter(index.find(K.pack(tv, v)), tc, len(values))
+    f_true = None
+    if (true_values is None) != (true_probs is None):
+        raise ValueError("give both true_values and true_probs (Grammar.block_probabilities(h)), or neither")
+    if true_values is not None:
+        positions = gen.shape[1] // s**height
+        if true_values.ndim != 2 or true_values.shape[1] != s**height:
+            want = f"(K, s**h) = (K, {s**height})"
+            raise ValueError(f"true_values must have shape {want}, got {tuple(true_values.shape)}")
+        if tuple(true_probs.shape) != (positions, true_values.shape[0]):
+            raise ValueError(
+                f"true_probs must have shape (positions, K) = ({positions}, {true_values.shape[0]}), "
+                f"got {tuple(true_probs.shape)}"
+            )
+        truth = RowIndex(K.pack(true_values.to(values.device), v)).find(keys)
+        pooled = true_probs.to(values.device, torch.float64).mean(0)
+        f_true = torch.where(truth >= 0, pooled[truth.clamp_min(0)], 0.0)
+    return BlockFrequencies(height, values, f_gen, f_train, f_true)
+
+
+def _scatter(where: torch.Tensor, counts: torch.Tensor, size: int) -> torch.Tensor:
+    out = torch.zeros(size, dtype=torch.float64, device=counts.device)
+    out[where] = counts.double()
+    return out / out.sum()
+
+
+def kl_on_support(p: torch.Tensor, q: torch.Tensor) -> tuple[float, float]:
+    """``(KL(p̃‖q), mass of p where q = 0)`` in nats, with p̃ = p renormalized to where q > 0.
+
+    q is **not** renormalized, so mass that q puts where p̃ has none still counts (KL ≥ −log Σ_{p̃>0} q ≥ 0):
+    a generator that collapses onto a few common blocks gets a large KL, not 0. NaN if p has no mass where
+    q > 0.
+    """
+    if p.shape != q.shape or p.ndim != 1:
+        raise ValueError(f"p and q must be aligned (K,) tensors, got {tuple(p.shape)} and {tuple(q.shape)}")
+    common = (p > 0) & (q > 0)
+    outside = p[(p > 0) & (q <= 0)].sum().item()
+    if not common.any():
+        return math.nan, outside
+    pc = p[common] / p[common].sum()
+    return (pc * (pc / q[common]).log()).sum().item(), outside
+
+
+def entropy(p: torch.Tensor) -> float:
+    """Shannon entropy (nats) of a distribution (zeros contribute 0)."""
+    nz = p[p > 0]
+    return -(nz * nz.log()).sum().item()
+
+
+def slop_index(f_gen: torch.Tensor, f_train: torch.Tensor, top_fraction: float = 0.1) -> float:
+    """Σ_{b ∈ top decile of f_train} f_gen(b) / Σ_{same b} f_train(b); > 1: common blocks are over-produced.
+
+    The top decile is the ``ceil(top_fraction · K_train)`` blocks of largest training frequency among the
+    ``K_train`` blocks that occur in training (ties broken by block order, which is sorted by value).
+    """
+    if f_gen.shape != f_train.shape or f_gen.ndim != 1:
+        raise ValueError(f"f_gen and f_train must be aligned (K,) tensors, got {f_gen.shape} and {f_train.shape}")
+    if not 0 < top_fraction <= 1:
+        raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction}")
+    k = math.ceil(top_fraction * int((f_train > 0).sum()))
+    if k == 0:
+        raise ValueError("f_train has no support")
+    top = torch.sort(f_train, descending=True, stable=True).indices[:k]
+    return (f_gen[top].sum() / f_train[top].sum()).item()
+
+
+def frequency_summary(freq: BlockFrequencies, top_fraction: float = 0.1) -> dict[str, float]:
+    """KL(gen‖train), KL(gen‖true), entropies and the slop index of one height."""
+    kl_train, outside_train = kl_on_support(freq.f_gen, freq.f_train)
+    out = {
+        "kl_gen_train": kl_train,
+        "gen_mass_outside_train": outside_train,
+        "entropy_gen": entropy(freq.f_gen),
+        "entropy_train": entropy(freq.f_train),
+        "slop_index": slop_index(freq.f_gen, freq.f_train, top_fraction),
+    }
+    if freq.f_true is not None:
+        kl_true, outside_true = kl_on_support(freq.f_gen, freq.f_true)
+        out["kl_gen_true"] = kl_true
+        out["gen_mass_outside_true"] = outside_true
+    return out

@@ -1,0 +1,467 @@
+"""Tests of rhm_memo.metrics.substrings against Python set / Counter references, grammar enumeration and hand cases."""
+
+import math
+import random
+
+import pytest
+import torch
+from metrics_helpers import (
+    SHAPE_IDS,
+    SHAPES,
+    aligned_blocks,
+    as_tuples,
+    block_counter,
+    mixed_samples,
+    train_with_duplicates,
+)
+
+from rhm_memo.metrics import index as index_module
+from rhm_memo.metrics.substrings import (
+    BlockFrequencies,
+    BlockIndex,
+    block_counts,
+    block_frequencies,
+    block_keys,
+    blocks,
+    entropy,
+    frequency_summary,
+    kl_on_support,
+    num_heights,
+    slop_index,
+)
+from rhm_memo.rhm import Grammar
+
+# ----------------------------------------------------------------------------------------------------------------------
+# blocks and keys
+
+
+@pytest.mark.parametrize("name", SHAPE_IDS)
+def test_blocks_and_keys(name):
+    """blocks(h) lists the aligned windows left to right; block_keys are equal iff the blocks are equal."""
+    v, s, L = SHAPES[name]
+    x = train_with_duplicates(v, s**L, 12, seed=1)
+    x = torch.cat([x, mixed_samples(x, v, 20, seed=2, s=s)])
+    rows = as_tuples(x)
+    assert num_heights(s**L, s) == L
+    for h in range(1, L + 1):
+        b = blocks(x, h, s)
+        assert b.shape == (x.shape[0], s ** (L - h), s**h)
+        assert [[tuple(w) for w in r] for r in b.tolist()] == [aligned_blocks(r, s, h) for r in rows]
+        k = block_keys(x, h, s, v)
+        assert k.shape[:2] == (x.shape[0], s ** (L - h)) and k.dtype == torch.int64
+        flat_keys = [tuple(w) for r in k.tolist() for w in r]
+        flat_blocks = [blk for r in rows for blk in aligned_blocks(r, s, h)]
+        key_of = {}
+        for kk, blk in zip(flat_keys, flat_blocks):
+            assert key_of.setdefault(blk, kk) == kk
+        assert len(set(key_of.values())) == len(key_of)  # distinct blocks → distinct keys
+
+
+@pytest.mark.parametrize("height", [0, 4, -1, 1.0, "1"])
+def test_blocks_rejects_bad_height(height):
+    """blocks raises ValueError for heights outside 1..L or not an int."""
+    with pytest.raises(ValueError):
+        blocks(torch.zeros(2, 8, dtype=torch.int64), height, 2)
+
+
+@pytest.mark.parametrize(("d", "s"), [(6, 2), (1, 2), (8, 1), (8, 0), (10, 3)])
+def test_num_heights_rejects(d, s):
+    """num_heights raises ValueError (as documented) when d is not s**L with L ≥ 1 and s ≥ 2."""
+    with pytest.raises(ValueError):
+        num_heights(d, s)
+
+
+@pytest.mark.parametrize("s", [1, 0, 3])
+def test_functions_reject_bad_branching_factor(s):
+    """BlockIndex, blocks and block_counts raise ValueError for s < 2 or d not a power of s (here d = 8)."""
+    x = torch.zeros(2, 8, dtype=torch.int64)
+    with pytest.raises(ValueError):
+        BlockIndex(x, 3, s)
+    with pytest.raises(ValueError):
+        blocks(x, 1, s)
+    with pytest.raises(ValueError):
+        block_counts(x, 1, s, 3)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# block copies
+
+
+def brute_copies(train, strings, s, h):
+    """(same-position, pooled) lists of bools from sets of (position, block) and of blocks of the training set."""
+    same_set, pooled_set = set(), set()
+    for r in as_tuples(train):
+        for j, b in enumerate(aligned_blocks(r, s, h)):
+            same_set.add((j, b))
+            pooled_set.add(b)
+    same, pooled = [], []
+    for r in as_tuples(strings):
+        bl = aligned_blocks(r, s, h)
+        same.append([(j, b) in same_set for j, b in enumerate(bl)])
+        pooled.append([b in pooled_set for b in bl])
+    return same, pooled
+
+
+def check_block_copies(v, s, L, seed):
+    """BlockIndex.copies and copy_fractions vs brute_copies at every height, on mixed samples."""
+    train = train_with_duplicates(v, s**L, 40, seed)
+    strings = mixed_samples(train, v, 80, seed + 1, s=s)
+    index = BlockIndex(train, v, s)
+    fractions = index.copy_fractions(strings)
+    assert sorted(fractions) == list(range(1, L + 1))
+    seen_mixed = False
+    for h in range(1, L + 1):
+        same, pooled = index.copies(strings, h)
+        exp_same, exp_pooled = brute_copies(train, strings, s, h)
+        assert same.dtype == torch.bool and same.shape == (80, s ** (L - h))
+        assert same.tolist() == exp_same, f"height {h}"
+        assert pooled.tolist() == exp_pooled, f"height {h}"
+        flat_same = [x for r in exp_same for x in r]
+        flat_pooled = [x for r in exp_pooled for x in r]
+        assert fractions[h]["same_position"] == pytest.approx(sum(flat_same) / len(flat_same), abs=1e-15)
+        assert fractions[h]["pooled"] == pytest.approx(sum(flat_pooled) / len(flat_pooled), abs=1e-15)
+        seen_mixed |= sum(flat_pooled) > sum(flat_same) > 0  # some blocks found only at another position
+    assert seen_mixed
+
+
+@pytest.mark.parametrize("name", SHAPE_IDS)
+@pytest.mark.parametrize("seed", range(2))
+def test_block_copies_match_sets(name, seed):
+    """Same-position and pooled block copies equal Python set membership of (position, block) and of block."""
+    check_block_copies(*SHAPES[name], seed)
+
+
+@pytest.mark.parametrize("name", ["v7s2L5-multiword", "v15s2L5-multiword", "v3s2L3"])
+def test_block_copies_exact_under_hash_collisions(monkeypatch, name):
+    """Block copies stay exact when the multi-word row hash collides for almost every row."""
+    monkeypatch.setattr(index_module, "_hash", lambda rows: rows[:, 0] % 3)
+    check_block_copies(*SHAPES[name], seed=5)
+
+
+def test_block_copies_all_and_none():
+    """The training set itself: every block copied; a disjoint alphabet range: no block copied."""
+    v, s, L = 6, 2, 3
+    train = train_with_duplicates(3, s**L, 20, seed=3)  # tokens 0..2 only
+    index = BlockIndex(train, v, s)
+    other = train + 3  # tokens 3..5: no block in common
+    for h in range(1, L + 1):
+        same, pooled = index.copies(train, h)
+        assert same.all() and pooled.all()
+        same, pooled = index.copies(other, h)
+        assert not same.any() and not pooled.any()
+    assert all(f == {"same_position": 1.0, "pooled": 1.0} for f in index.copy_fractions(train).values())
+    assert all(f == {"same_position": 0.0, "pooled": 0.0} for f in index.copy_fractions(other).values())
+
+
+def test_block_copies_position_matters():
+    """A block that occurs in training only at another position is a pooled copy but not a same-position copy."""
+    train = torch.tensor([[0, 1, 2, 2]])
+    index = BlockIndex(train, 3, 2)
+    same, pooled = index.copies(torch.tensor([[2, 2, 0, 1], [0, 1, 0, 1]]), 1)
+    assert same.tolist() == [[False, False], [True, False]]
+    assert pooled.tolist() == [[True, True], [True, True]]
+    same, pooled = index.copies(torch.tensor([[2, 2, 0, 1]]), 2)
+    assert same.tolist() == [[False]] and pooled.tolist() == [[False]]
+
+
+def test_block_index_rejects():
+    """BlockIndex rejects d not a power of s, bad tokens, empty sets; copies rejects wrong d and bad heights."""
+    good = torch.zeros(2, 8, dtype=torch.int64)
+    for bad in [
+        torch.zeros(2, 6, dtype=torch.int64),
+        torch.full((2, 8), 3),
+        torch.zeros(0, 8, dtype=torch.int64),
+        good.float(),
+    ]:
+        with pytest.raises(ValueError):
+            BlockIndex(bad, 3, 2)
+    index = BlockIndex(good, 3, 2)
+    for bad in [torch.zeros(2, 4, dtype=torch.int64), torch.full((2, 8), 3), torch.zeros(0, 8, dtype=torch.int64)]:
+        with pytest.raises(ValueError):
+            index.copies(bad, 1)
+    for h in [0, 4]:
+        with pytest.raises(ValueError):
+            index.copies(good, h)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# block counts and frequencies
+
+
+@pytest.mark.parametrize("name", SHAPE_IDS)
+def test_block_counts_match_counter(name):
+    """block_counts = Counter of all aligned blocks pooled over positions, values sorted lexicographically."""
+    v, s, L = SHAPES[name]
+    x = train_with_duplicates(v, s**L, 30, seed=4)
+    x = torch.cat([x, mixed_samples(x, v, 30, seed=5, s=s)])
+    for h in range(1, L + 1):
+        values, counts = block_counts(x, h, s, v)
+        c, total = block_counter(x, s, h)
+        keys = sorted(c)
+        assert as_tuples(values) == keys
+        assert counts.tolist() == [c[k] for k in keys]
+        assert counts.sum().item() == total == x.shape[0] * s ** (L - h)
+
+
+def brute_frequencies(gen, train, s, h):
+    """(sorted union of blocks, f_gen, f_train) from Counters."""
+    cg, ng = block_counter(gen, s, h)
+    ct, nt = block_counter(train, s, h)
+    values = sorted(set(cg) | set(ct))
+    return values, [cg[b] / ng for b in values], [ct[b] / nt for b in values]
+
+
+@pytest.mark.parametrize("name", SHAPE_IDS)
+def test_block_frequencies_match_counter(name):
+    """values = sorted union of gen and train blocks; f_gen, f_train relative frequencies (sum 1); overproduction."""
+    v, s, L = SHAPES[name]
+    train = train_with_duplicates(v, s**L, 30, seed=6)
+    gen = mixed_samples(train, v, 25, seed=7, s=s)
+    for h in range(1, L + 1):
+        freq = block_frequencies(gen, train, h, s, v)
+        values, fg, ft = brute_frequencies(gen, train, s, h)
+        assert isinstance(freq, BlockFrequencies) and freq.height == h and freq.f_true is None
+        assert as_tuples(freq.values) == values
+        assert freq.f_gen.dtype == torch.float64 and freq.f_train.dtype == torch.float64
+        assert freq.f_gen.tolist() == pytest.approx(fg, abs=1e-15)
+        assert freq.f_train.tolist() == pytest.approx(ft, abs=1e-15)
+        assert freq.f_gen.sum().item() == pytest.approx(1.0, abs=1e-12)
+        assert freq.f_train.sum().item() == pytest.approx(1.0, abs=1e-12)
+        over = freq.overproduction.tolist()
+        for o, a, b in zip(over, fg, ft):
+            assert o == (math.inf if b == 0 else pytest.approx(a / b, rel=1e-12))
+
+
+@pytest.mark.parametrize("name", ["v3s2L3", "v7s2L5-multiword", "v50s2L4-multiword"])
+def test_block_frequencies_aligns_given_truth(name):
+    """f_true[k] = mean over positions of true_probs at values[k]'s row in true_values, 0 where absent (dict)."""
+    v, s, L = SHAPES[name]
+    rng = random.Random(8)
+    train = train_with_duplicates(v, s**L, 20, seed=8)
+    gen = mixed_samples(train, v, 20, seed=9, s=s)
+    for h in range(1, L + 1):
+        seen = sorted({b for x in (gen, train) for r in as_tuples(x) for b in aligned_blocks(r, s, h)})
+        extra = {tuple(rng.randrange(v) for _ in range(s**h)) for _ in range(5)}
+        true_blocks = sorted(set(rng.sample(seen, len(seen) // 2)) | extra)
+        rng.shuffle(true_blocks)  # the alignment must not rely on the order of true_values
+        positions = s ** (L - h)
+        probs = torch.rand(positions, len(true_blocks), generator=torch.Generator().manual_seed(h), dtype=torch.float64)
+        freq = block_frequencies(gen, train, h, s, v, torch.tensor(true_blocks), probs)
+        pooled = {b: sum(probs[j, k].item() for j in range(positions)) / positions for k, b in enumerate(true_blocks)}
+        assert freq.f_true.tolist() == pytest.approx([pooled.get(b, 0.0) for b in as_tuples(freq.values)], abs=1e-14)
+
+
+GRAMMARS = {
+    "v3n2m2s2L3": lambda: Grammar(3, 2, 2, 2, 3, seed=4),
+    "zipf-v3n2m3s2L2": lambda: Grammar(3, 2, 3, 2, 2, seed=5, zipf_exponent=1.0, zipf_levels=(1,)),
+    "zeros-prior0-v3n3m2s3L2": lambda: Grammar(
+        3,
+        3,
+        2,
+        3,
+        2,
+        seed=6,
+        rule_probs={1: [0.3, 0.7], 2: [[1.0, 0.0], [0.4, 0.6], [0.0, 1.0]]},
+        root_prior=[0.5, 0.0, 0.5],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(GRAMMARS))
+def test_block_frequencies_truth_matches_enumeration(name):
+    """f_true from block_probabilities = Σ_x p(x)·(share of x's positions holding the block), from enumerate()."""
+    g = GRAMMARS[name]()
+    strings, log_prob = g.enumerate()
+    rows, probs = as_tuples(strings), log_prob.exp().tolist()
+    train = g.sample(60, 1)
+    gen = torch.cat([g.sample(30, 2), torch.randint(0, g.v, (10, g.d), generator=torch.Generator().manual_seed(3))])
+    underivable = 0
+    for h in range(1, g.L + 1):
+        positions = g.s ** (g.L - h)
+        truth = {}
+        for r, p in zip(rows, probs):
+            for b in aligned_blocks(r, g.s, h):
+                truth[b] = truth.get(b, 0.0) + p / positions
+        bp = g.block_probabilities(h)
+        freq = block_frequencies(gen, train, h, g.s, g.v, bp.values, bp.probs)
+        expected = [truth.get(b, 0.0) for b in as_tuples(freq.values)]
+        assert freq.f_true.dtype == torch.float64
+        assert freq.f_true.tolist() == pytest.approx(expected, abs=1e-12)
+        assert sum(truth.values()) == pytest.approx(1.0, abs=1e-12)
+        underivable += sum(e == 0 for e in expected)
+    assert underivable > 0  # the random strings contribute blocks the grammar cannot derive (f_true = 0)
+
+
+@pytest.mark.parametrize("mismatch", ["other-height-truth", "too-few-prob-columns", "values-without-probs"])
+def test_block_frequencies_rejects_mismatched_truth(mismatch):
+    """A truth that does not fit the height or is half given → ValueError, not a silently misaligned f_true."""
+    g = GRAMMARS["v3n2m2s2L3"]()
+    train, gen = g.sample(50, 1), g.sample(20, 2)
+    bp1, bp2 = g.block_probabilities(1), g.block_probabilities(2)
+    values, probs = {
+        "other-height-truth": (bp2.values, bp2.probs),  # blocks of 4 tokens offered for height 1 (2 tokens)
+        "too-few-prob-columns": (bp1.values, bp1.probs[:, :3]),
+        "values-without-probs": (bp1.values, None),
+    }[mismatch]
+    with pytest.raises(ValueError):
+        block_frequencies(gen, train, 1, g.s, g.v, values, probs)
+
+
+def test_block_frequencies_rejects():
+    """block_frequencies rejects mismatched d, bad tokens, empty sets and bad heights."""
+    good = torch.zeros(2, 8, dtype=torch.int64)
+    for gen, train in [
+        (good, torch.zeros(2, 4, dtype=torch.int64)),
+        (good, torch.full((2, 8), 3)),
+        (torch.zeros(0, 8, dtype=torch.int64), good),
+        (good, torch.zeros(0, 8, dtype=torch.int64)),
+        (good.float(), good),
+    ]:
+        with pytest.raises(ValueError):
+            block_frequencies(gen, train, 1, 2, 3)
+    with pytest.raises(ValueError):
+        block_frequencies(good, good, 4, 2, 3)
+    with pytest.raises(ValueError):
+        block_counts(torch.full((2, 8), 5), 1, 2, 3)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# KL, entropy, slop index
+
+
+def t64(x):
+    """A float64 tensor."""
+    return torch.tensor(x, dtype=torch.float64)
+
+
+def test_kl_on_support_hand_cases():
+    """Hand cases: q with extra mass, p with mass outside q's support, identical, disjoint supports."""
+    kl, out = kl_on_support(t64([0.5, 0.5, 0.0]), t64([0.25, 0.25, 0.5]))
+    assert kl == pytest.approx(math.log(2), rel=1e-12) and out == 0.0
+    kl, out = kl_on_support(t64([0.5, 0.25, 0.25]), t64([0.5, 0.5, 0.0]))
+    assert kl == pytest.approx(2 / 3 * math.log(4 / 3) + 1 / 3 * math.log(2 / 3), rel=1e-12)
+    assert out == pytest.approx(0.25, abs=1e-15)
+    kl, out = kl_on_support(t64([0.2, 0.3, 0.5]), t64([0.2, 0.3, 0.5]))
+    assert kl == pytest.approx(0.0, abs=1e-15) and out == 0.0
+    kl, out = kl_on_support(t64([1.0, 0.0]), t64([0.0, 1.0]))
+    assert math.isnan(kl) and out == 1.0
+    kl, out = kl_on_support(t64([0.0, 1.0]), t64([0.5, 0.5]))  # p one-hot on q's support: -log q
+    assert kl == pytest.approx(math.log(2), rel=1e-12) and out == 0.0
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_kl_on_support_matches_python(seed):
+    """Random sparse p, q vs the loop definition: p̃ = p on {q>0} renormalized, q not renormalized."""
+    rng = random.Random(seed)
+    k = rng.randint(2, 12)
+    p = [rng.random() if rng.random() < 0.7 else 0.0 for _ in range(k)]
+    q = [rng.random() if rng.random() < 0.7 else 0.0 for _ in range(k)]
+    p[0] = p[0] or 0.1
+    sp, sq = sum(p), sum(q) or 1.0
+    p, q = [x / sp for x in p], [x / sq for x in q]
+    inside = sum(a for a, b in zip(p, q) if b > 0)
+    outside = sum(a for a, b in zip(p, q) if b == 0)
+    kl, out = kl_on_support(t64(p), t64(q))
+    assert out == pytest.approx(outside, abs=1e-14)
+    if inside == 0:
+        assert math.isnan(kl)
+    else:
+        expected = sum(a / inside * math.log(a / inside / b) for a, b in zip(p, q) if a > 0 and b > 0)
+        assert kl == pytest.approx(expected, rel=1e-10, abs=1e-14)
+        assert kl >= -1e-12
+
+
+def test_kl_on_support_rejects():
+    """kl_on_support rejects unequal shapes and non-1-D tensors."""
+    with pytest.raises(ValueError):
+        kl_on_support(t64([0.5, 0.5]), t64([1.0]))
+    with pytest.raises(ValueError):
+        kl_on_support(t64([[0.5, 0.5]]), t64([[0.5, 0.5]]))
+
+
+def test_entropy_hand_cases():
+    """Entropy: uniform over 4 → log 4; one-hot → 0; zeros ignored; [0.5, 0.25, 0.25] → 1.5 log 2."""
+    assert entropy(t64([0.25] * 4)) == pytest.approx(math.log(4), rel=1e-12)
+    assert entropy(t64([0.0, 1.0, 0.0])) == 0.0
+    assert entropy(t64([0.5, 0.0, 0.25, 0.25])) == pytest.approx(1.5 * math.log(2), rel=1e-12)
+
+
+def brute_slop(f_gen, f_train, top_fraction):
+    """Top ceil(top_fraction·K_train) training blocks by (−f_train, index); ratio of their gen and train mass."""
+    support = [i for i, f in enumerate(f_train) if f > 0]
+    k = math.ceil(top_fraction * len(support))
+    top = sorted(support, key=lambda i: (-f_train[i], i))[:k]
+    return sum(f_gen[i] for i in top) / sum(f_train[i] for i in top)
+
+
+def test_slop_index_hand_cases():
+    """10 training blocks: the top decile is the most frequent one; 0.6 generated mass on 0.3 training mass → 2."""
+    f_train = [0.3, 0.2, 0.1, 0.1, 0.1, 0.05, 0.05, 0.04, 0.03, 0.03]
+    f_gen = [0.6, 0.1, 0.1, 0.1, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert slop_index(t64(f_gen), t64(f_train)) == pytest.approx(2.0, rel=1e-12)
+    # 11 blocks, one of them generated only (f_train = 0): K_train = 10, so still top 1 (not ceil(1.1) = 2)
+    assert slop_index(t64([*f_gen[:-1], 0.05, 0.05]), t64([*f_train[:-1], 0.03, 0.0])) == pytest.approx(2.0, rel=1e-12)
+    ft = [0.3, 0.2, 0.1, 0.1, 0.1, 0.05, 0.05, 0.04, 0.03, 0.02, 0.01]
+    fg = [0.1, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.4]
+    assert slop_index(t64(fg), t64(ft)) == pytest.approx(0.6 / 0.5, rel=1e-12)
+    assert slop_index(t64(fg), t64(ft), top_fraction=1.0) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_slop_index_ties_by_position():
+    """Ties in f_train: the earlier block (in value order) enters the top set first."""
+    f_train = t64([0.25, 0.25, 0.25, 0.25])
+    assert slop_index(t64([0.0, 1.0, 0.0, 0.0]), f_train, top_fraction=0.25) == 0.0
+    assert slop_index(t64([1.0, 0.0, 0.0, 0.0]), f_train, top_fraction=0.25) == pytest.approx(4.0)
+    assert slop_index(t64([0.0, 1.0, 0.0, 0.0]), f_train, top_fraction=0.5) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_slop_index_matches_python(seed):
+    """Random frequencies with ties and zeros vs the sorted-list reference, for several top fractions."""
+    rng = random.Random(seed)
+    k = rng.randint(1, 40)
+    f_train = [rng.choice([0, 1, 2, 3, 5]) for _ in range(k)]
+    f_train[rng.randrange(k)] = 4
+    f_gen = [rng.choice([0, 1, 2, 7]) for _ in range(k)]
+    f_gen[0] = 1
+    st, sg = sum(f_train), sum(f_gen)
+    f_train, f_gen = [x / st for x in f_train], [x / sg for x in f_gen]
+    for top in [0.05, 0.1, 0.25, 0.5, 1.0]:
+        assert slop_index(t64(f_gen), t64(f_train), top) == pytest.approx(brute_slop(f_gen, f_train, top), rel=1e-12)
+
+
+def test_slop_index_rejects():
+    """slop_index rejects mismatched shapes, top_fraction outside (0, 1], and an empty training support."""
+    with pytest.raises(ValueError):
+        slop_index(t64([0.5, 0.5]), t64([1.0]))
+    for top in [0.0, -0.1, 1.5]:
+        with pytest.raises(ValueError):
+            slop_index(t64([0.5, 0.5]), t64([0.5, 0.5]), top)
+    with pytest.raises(ValueError):
+        slop_index(t64([0.5, 0.5]), t64([0.0, 0.0]))
+
+
+def test_frequency_summary_keys_and_values():
+    """frequency_summary has the documented keys (truth keys only with f_true) and agrees with the functions."""
+    g = GRAMMARS["v3n2m2s2L3"]()
+    train, gen = g.sample(50, 1), torch.cat([g.sample(20, 2), torch.randint(0, 3, (5, 8))])
+    bp = g.block_probabilities(2)
+    freq = block_frequencies(gen, train, 2, 2, 3, bp.values, bp.probs)
+    out = frequency_summary(freq, top_fraction=0.2)
+    assert set(out) == {
+        "kl_gen_train",
+        "gen_mass_outside_train",
+        "entropy_gen",
+        "entropy_train",
+        "slop_index",
+        "kl_gen_true",
+        "gen_mass_outside_true",
+    }
+    assert out["kl_gen_train"] == kl_on_support(freq.f_gen, freq.f_train)[0]
+    assert out["gen_mass_outside_train"] == kl_on_support(freq.f_gen, freq.f_train)[1]
+    assert out["kl_gen_true"] == kl_on_support(freq.f_gen, freq.f_true)[0]
+    assert out["gen_mass_outside_true"] == kl_on_support(freq.f_gen, freq.f_true)[1]
+    assert out["entropy_gen"] == entropy(freq.f_gen) and out["entropy_train"] == entropy(freq.f_train)
+    assert out["slop_index"] == slop_index(freq.f_gen, freq.f_train, 0.2)
+    no_truth = frequency_summary(block_frequencies(gen, train, 2, 2, 3))
+    assert set(no_truth) == {"kl_gen_train", "gen_mass_outside_train", "entropy_gen", "entropy_train", "slop_index"}
