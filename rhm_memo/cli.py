@@ -1,9 +1,12 @@
 """The ``rhm-memo`` command line.
 
-``rhm-memo data --config CONFIG.yaml [--data.KEY VALUE ...]`` builds the configured ``RHMDataModule``,
-generates (or loads from the cache) its strings, and prints a summary. The config file uses the layout
-of the training configs: the data module's arguments under a top-level ``data:`` key; other top-level
-keys (``model:``, ``trainer:``, ...) are ignored by this command.
+* ``rhm-memo fit|validate|test --config CONFIG.yaml [...]``: a ``LightningCLI`` over ``DiffusionModule`` and
+  ``RHMDataModule``. The data module's ``vocab_size`` and ``seq_len`` are linked into the model; the default
+  logger is an offline ``WandbLogger`` (runs land in ``runs/wandb`` and can be synced with ``wandb sync``);
+  the resolved config is saved next to the run and logged to W&B; resuming with ``--ckpt_path`` continues
+  the same W&B run.
+* ``rhm-memo data --config CONFIG.yaml [--data.KEY VALUE ...]``: build the config's data module, generate
+  (or load) its strings and print a summary. Other top-level keys of the config are ignored.
 """
 
 from __future__ import annotations
@@ -12,13 +15,102 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+import torch
 import yaml
 from jsonargparse import ArgumentParser
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import WandbLogger
 
 from rhm_memo.data import RHMDataModule
+from rhm_memo.module import DiffusionModule
+
+DEFAULT_LOGGER = {
+    "class_path": "lightning.pytorch.loggers.WandbLogger",
+    "init_args": {"project": "rhm_memo", "save_dir": "runs", "offline": True},
+}
+#: Checkpoint key holding the W&B run id, so that ``--ckpt_path`` resumes the same run.
+WANDB_ID_KEY = "wandb_run_id"
 
 
+class LogConfigCallback(SaveConfigCallback):
+    """Save the resolved config into the run's directory and log it as the W&B run config.
+
+    With a W&B logger the run directory is ``save_dir/project/run_id`` (where Lightning also puts the
+    run's checkpoints); with other loggers it is Lightning's ``trainer.log_dir``.
+    """
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        """Write ``config.yaml`` once, on global rank zero, and log it to W&B."""
+        if self.already_saved:
+            return
+        if trainer.is_global_zero:
+            run_dir = run_directory(trainer)
+            if run_dir is not None:
+                Path(run_dir).mkdir(parents=True, exist_ok=True)
+                self.parser.save(
+                    self.config, str(Path(run_dir) / self.config_filename), skip_unset=False, overwrite=True
+                )
+            self.save_config(trainer, pl_module, stage)
+        self.already_saved = trainer.strategy.broadcast(True)
+
+    def save_config(self, trainer, pl_module, stage: str) -> None:
+        """Log the whole resolved config as the W&B run's config."""
+        if isinstance(trainer.logger, WandbLogger):
+            config = self.parser.dump(self.config, skip_unset=False, format="yaml")
+            trainer.logger.experiment.config.update(yaml.safe_load(config), allow_val_change=True)
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        """Store the W&B run id in every checkpoint."""
+        if isinstance(trainer.logger, WandbLogger):
+            checkpoint[WANDB_ID_KEY] = trainer.logger.version
+
+
+def run_directory(trainer) -> str | None:
+    """Where this run's files go: ``save_dir/project/run_id`` for W&B, else ``trainer.log_dir``."""
+    logger = trainer.logger
+    if isinstance(logger, WandbLogger):
+        return str(Path(logger.save_dir or ".") / str(logger.name) / str(logger.version))
+    return trainer.log_dir
+
+
+class RHMCLI(LightningCLI):
+    """LightningCLI with the data→model size links, offline W&B by default and W&B resume from checkpoints."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        """Link ``vocab_size`` and ``seq_len`` from the data module into the model."""
+        parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
+        parser.link_arguments("data.seq_len", "model.seq_len", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        """When resuming from a checkpoint, make the W&B logger continue the checkpoint's run."""
+        config = self.config.get(self.subcommand) if self.subcommand else self.config
+        ckpt_path = config.get("ckpt_path") if config is not None else None
+        logger = config.get("trainer", {}).get("logger") if config is not None else None
+        if not ckpt_path or not logger or "WandbLogger" not in str(getattr(logger, "class_path", "")):
+            return
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        run_id = checkpoint.get(WANDB_ID_KEY)
+        if run_id is not None:
+            logger.init_args["id"] = run_id
+            logger.init_args["resume"] = "allow"
+
+
+def cli_main(args: Sequence[str] | None = None, run: bool = True) -> RHMCLI:
+    """Run the training command line (``fit``, ``validate``, ``test``) on ``args`` (default: ``sys.argv``)."""
+    return RHMCLI(
+        DiffusionModule,
+        RHMDataModule,
+        save_config_callback=LogConfigCallback,
+        trainer_defaults={"logger": DEFAULT_LOGGER},
+        args=args,
+        run=run,
+    )
+
+
+# ---------------------------------------------------------------------- the data command
 def data_parser() -> ArgumentParser:
     """Parser of ``rhm-memo data``: a config file and every ``RHMDataModule`` argument under ``--data.*``."""
     parser = ArgumentParser(prog="rhm-memo data", description="Generate (or load) RHM data and print a summary.")
@@ -61,14 +153,10 @@ def _pop_config(argv: list[str]) -> str | None:
     return None
 
 
-COMMANDS = {"data": run_data}
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the ``rhm-memo`` command line."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(f"usage: rhm-memo {{{','.join(COMMANDS)}}} [--config CONFIG.yaml] [options]\n", file=sys.stderr)
-        print("  data   generate (or load) the configured RHM data and print a summary", file=sys.stderr)
-        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
-    COMMANDS[argv[0]](argv[1:])
+    if argv and argv[0] == "data":
+        run_data(argv[1:])
+        return
+    cli_main(argv)

@@ -90,8 +90,27 @@ class DiffusionProcess(torch.nn.Module, ABC):
         """``(batch,)`` training times drawn uniformly (int steps 1..T, or float times in (0, 1])."""
 
     @abstractmethod
+    def window_time(
+        self,
+        batch: int,
+        window: int,
+        num_windows: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """``(batch,)`` times drawn uniformly within noise window ``window`` of ``num_windows`` equal windows."""
+
+    @abstractmethod
+    def time_grid(self) -> torch.Tensor:
+        """All training times (uniform: steps 0..T) or a grid of ``num_steps + 1`` times (masked: 0..1)."""
+
+    @abstractmethod
     def conditioning(self, t: torch.Tensor) -> torch.Tensor:
         """``(B,)`` float32: probability that a token of x_t still equals its x_0 token at time ``t``."""
+
+    def cond_schedule(self) -> torch.Tensor:
+        """:meth:`conditioning` on :meth:`time_grid`: what a backbone may use to standardize its time input."""
+        return self.conditioning(self.time_grid())
 
     @abstractmethod
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -193,3 +212,12 @@ def _check_shape(name: str, t: torch.Tensor, batch: int) -> None:
     if not isinstance(t, torch.Tensor) or tuple(t.shape) != (batch,):
         got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
         raise ValueError(f"{name} must be a tensor of shape (B,) = ({batch},), got {got}")
+
+
+def _check_window(window: int, num_windows: int, num_steps: int | None) -> None:
+    """Raise ``ValueError`` unless ``0 <= window < num_windows`` (and every window holds a step)."""
+    _check_int("num_windows", num_windows, 1)
+    if num_steps is not None and num_windows > num_steps:
+        raise ValueError(f"num_windows={num_windows} exceeds the number of steps T={num_steps}")
+    if not isinstance(window, int) or not 0 <= window < num_windows:
+        raise ValueError(f"window must be an integer in 0..{num_windows - 1}, got {window!r}")

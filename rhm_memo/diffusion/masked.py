@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import torch
 
-from rhm_memo.diffusion.base import Denoiser, DiffusionProcess, _check_int, _check_shape, categorical, uniform_float64
+from rhm_memo.diffusion.base import (
+    Denoiser,
+    DiffusionProcess,
+    _check_int,
+    _check_shape,
+    _check_window,
+    categorical,
+    uniform_float64,
+)
 
 
 class MaskedDiffusion(DiffusionProcess):
@@ -66,6 +74,23 @@ class MaskedDiffusion(DiffusionProcess):
     ) -> torch.Tensor:
         """``(batch,)`` float64 times uniform in (0, 1] (``1 − u`` with u uniform in [0, 1))."""
         return 1.0 - uniform_float64((batch,), generator, device if device is not None else self.device)
+
+    def window_time(
+        self,
+        batch: int,
+        window: int,
+        num_windows: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """``(batch,)`` float64 times uniform in ``(w/k, (w+1)/k]``."""
+        _check_window(window, num_windows, None)
+        u = uniform_float64((batch,), generator, device if device is not None else self.device)
+        return (window + 1.0 - u) / num_windows
+
+    def time_grid(self) -> torch.Tensor:
+        """``num_steps + 1`` equally spaced float64 times from 0 to 1 (the sampler's default grid)."""
+        return torch.linspace(0, 1, self.num_steps + 1, dtype=torch.float64, device=self.device)
 
     def conditioning(self, t: torch.Tensor) -> torch.Tensor:
         """``(B,)`` float32 ``α_t``: the probability that a token of x_t equals (is) its x_0 token."""

@@ -19,7 +19,15 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from rhm_memo.diffusion.base import Denoiser, DiffusionProcess, _check_shape, categorical, randint, uniform_float64
+from rhm_memo.diffusion.base import (
+    Denoiser,
+    DiffusionProcess,
+    _check_shape,
+    _check_window,
+    categorical,
+    randint,
+    uniform_float64,
+)
 
 _SCHEDULE = ("betas", "alphas", "alpha_bar")
 
@@ -79,6 +87,24 @@ class UniformDiffusion(DiffusionProcess):
     ) -> torch.Tensor:
         """``(batch,)`` int64 steps uniform in ``1..T``."""
         return randint(self.num_steps, (batch,), generator, device if device is not None else self.device) + 1
+
+    def window_time(
+        self,
+        batch: int,
+        window: int,
+        num_windows: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """``(batch,)`` int64 steps uniform in window ``window`` = steps ``⌊wT/k⌋+1 .. ⌊(w+1)T/k⌋`` of 1..T."""
+        _check_window(window, num_windows, self.num_steps)
+        lo = window * self.num_steps // num_windows + 1
+        hi = (window + 1) * self.num_steps // num_windows
+        return lo + randint(hi - lo + 1, (batch,), generator, device if device is not None else self.device)
+
+    def time_grid(self) -> torch.Tensor:
+        """Every step t = 0..T (int64)."""
+        return torch.arange(self.num_steps + 1, device=self.device)
 
     def conditioning(self, t: torch.Tensor) -> torch.Tensor:
         """``(B,)`` float32 ``ᾱ_t + (1 − ᾱ_t)/v``: the probability that a token of x_t equals its x_0 token."""

@@ -81,9 +81,19 @@ class ScaledConv1d(nn.Module):
         return self.weight * self.scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, in_channels, n)`` → ``(B, out_channels, n / kernel)`` (or ``n · kernel`` when transposed)."""
-        conv = F.conv_transpose1d if self.transpose else F.conv1d
-        return conv(x, self.weight, stride=self.kernel) * self.scale
+        """Channels-last ``(B, n, in_channels)`` → ``(B, n / kernel, out_channels)`` (``n · kernel`` if transposed).
+
+        Kernel = stride, so the convolution is one matrix product over non-overlapping windows: faster on CPU
+        than ``F.conv1d`` and free of layout transposes. Equal to ``F.conv1d(x.mT, weight, stride=kernel)``
+        (``conv_transpose1d`` when transposed) times ``scale``, transposed back.
+        """
+        b, n, c = x.shape
+        k = self.kernel
+        if self.transpose:  # weight (in, out, k): y[b, j*k + i, o] = Σ_c x[b, j, c] W[c, o, i]
+            w = self.weight.permute(0, 2, 1).reshape(c, -1)
+            return (x @ (w * self.scale)).reshape(b, n * k, -1)
+        w = self.weight.permute(2, 1, 0).reshape(k * c, -1)  # weight (out, in, k): rows ordered (i, c)
+        return x.reshape(b, n // k, k * c) @ (w * self.scale)
 
 
 class ConvNormAct(nn.Module):
@@ -102,9 +112,8 @@ class ConvNormAct(nn.Module):
         self.norm = nn.LayerNorm(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, in_channels, n)`` → ``(B, out_channels, n / s or n · s)``."""
-        y = self.norm(self.conv(x).transpose(1, 2)).transpose(1, 2)
-        return F.gelu(y)
+        """Channels-last ``(B, n, in_channels)`` → ``(B, n / s or n · s, out_channels)``."""
+        return F.gelu(self.norm(self.conv(x)))
 
 
 class HierarchicalUNet(nn.Module):
@@ -201,14 +210,14 @@ class HierarchicalUNet(nn.Module):
 
     def forward(self, x_t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """``x_t``: ``(B, d)`` token ids, ``cond``: ``(B,)`` → logits of x_0 ``(B, d, out_size)``."""
-        x = F.gelu(self.embed(self.time_input(x_t, cond)))
+        x = F.gelu(self.embed(self.time_input(x_t, cond).transpose(1, 2)))  # channels-last from here on
         skips = [x]
         for block in self.down:
             x = block(x)
             skips.append(x)
         for block in self.up:
-            x = block(torch.cat((x, skips.pop()), dim=1))
-        return self.readout(torch.cat((x, skips.pop()), dim=1)).transpose(1, 2)
+            x = block(torch.cat((x, skips.pop()), dim=-1))
+        return self.readout(torch.cat((x, skips.pop()), dim=-1))
 
     def flops(self, batch: int) -> int:
         """Forward FLOPs of the convolutions for ``batch`` strings (multiply-add = 2 FLOPs; see docs/models.md)."""

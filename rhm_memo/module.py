@@ -1,0 +1,204 @@
+"""DiffusionModule: a discrete diffusion process wrapped around a denoiser backbone, as a LightningModule."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from typing_extensions import override
+
+from rhm_memo.diffusion import DiffusionProcess, UniformDiffusion
+from rhm_memo.models import DiffusionTransformer
+
+ProcessFactory = Callable[[int], DiffusionProcess]
+BackboneFactory = Callable[[int, int, int], torch.nn.Module]
+
+
+def _unwrap_factory(factory: Callable) -> tuple[Callable, dict[str, Any]]:
+    """The class or function behind (nested) ``functools.partial`` factories, and the keywords they bind.
+
+    jsonargparse builds a ``class_path`` factory as ``partial(helper, instantiator, TheClass, **init_args)``,
+    so the class is the last positional argument that is a type.
+    """
+    keywords: dict[str, Any] = {}
+    while isinstance(factory, functools.partial):
+        keywords = {**factory.keywords, **keywords}
+        classes = [a for a in factory.args if isinstance(a, type)]
+        factory = classes[-1] if classes else factory.func
+    return factory, keywords
+
+
+def _adam(params: Iterable) -> torch.optim.Optimizer:
+    """The default optimizer: Adam, lr 1e-3."""
+    return torch.optim.Adam(params, lr=1e-3)
+
+
+class DiffusionModule(L.LightningModule):
+    """Trains ``net`` to denoise RHM strings under ``process``; samples strings with :meth:`sample`.
+
+    The process and the backbone are given as factories (``class_path`` + ``init_args`` in YAML, without
+    the sizes): the module calls ``process(vocab_size)`` and ``net(process.input_size, vocab_size, seq_len)``,
+    so sizes are never repeated in configs (the CLI links them from the data). A backbone whose signature has
+    a ``cond_schedule`` argument that the config leaves unset receives ``process.cond_schedule()``.
+
+    Args:
+        vocab_size: Number of tokens v (linked from the data module by the CLI).
+        seq_len: Tokens per string d = s**L (linked from the data module by the CLI).
+        process: Diffusion process factory, e.g. ``rhm_memo.diffusion.UniformDiffusion``.
+        net: Backbone factory, e.g. ``rhm_memo.models.DiffusionTransformer`` or ``HierarchicalUNet``.
+        n_trajectories: Independent noisings (t and noise) of each training string per step (paper: 32).
+        optimizer: Optimizer factory (default Adam, lr 1e-3).
+        lr_scheduler: Optional learning-rate scheduler factory (stepped every optimizer step).
+        compile: Compile the backbone in place with ``torch.compile`` (checkpoint keys stay unchanged).
+        val_windows: Number of equal noise windows of t for the per-window validation loss.
+        noise_seed: Seed of the training noise; each rank uses ``noise_seed + global_rank``.
+        val_seed: Seed of the validation noise (the same at every validation, so losses are comparable).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        seq_len: int,
+        process: ProcessFactory = UniformDiffusion,
+        net: BackboneFactory = DiffusionTransformer,
+        n_trajectories: int = 1,
+        optimizer: OptimizerCallable = _adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        compile: bool = False,
+        val_windows: int = 10,
+        noise_seed: int = 0,
+        val_seed: int = 12345,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["process", "net", "optimizer", "lr_scheduler"])
+        for name, value in [("vocab_size", vocab_size), ("seq_len", seq_len), ("n_trajectories", n_trajectories),
+                            ("val_windows", val_windows)]:  # fmt: skip
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        self.vocab_size, self.seq_len = vocab_size, seq_len
+        self.process = process(vocab_size)
+        self.net = net(self.process.input_size, vocab_size, seq_len, **self._net_extras(net))
+        if compile:
+            self.net.compile()
+        self.n_trajectories = n_trajectories
+        self.optimizer_factory = optimizer
+        self.lr_scheduler_factory = lr_scheduler
+        self.val_windows = val_windows
+        self._noise: torch.Generator | None = None
+        self._noise_state: torch.Tensor | None = None
+
+    def _net_extras(self, net: BackboneFactory) -> dict[str, Any]:
+        """Keyword arguments the module supplies to backbones that ask for them and were not configured."""
+        target, configured = _unwrap_factory(net)
+        try:
+            params = inspect.signature(target).parameters
+        except (TypeError, ValueError):
+            return {}
+        if "cond_schedule" in params and configured.get("cond_schedule") is None:
+            return {"cond_schedule": self.process.cond_schedule().tolist()}
+        return {}
+
+    @override
+    def forward(self, x_t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Denoiser logits of x_0: ``(B, d)`` tokens and ``(B,)`` conditioning → ``(B, d, v)``."""
+        return self.net(x_t, cond)
+
+    # ------------------------------------------------------------------ training
+    def _noise_generator(self) -> torch.Generator:
+        """The training-noise generator of this rank, created on the module's device at first use.
+
+        It is seeded with ``noise_seed + global_rank``, or restored from the checkpoint being resumed (when
+        that checkpoint was written on the same kind of device).
+        """
+        if self._noise is None or self._noise.device != self.device:
+            self._noise = torch.Generator(device=self.device)
+            self._noise.manual_seed(self.hparams.noise_seed + self.global_rank)
+            if self._noise_state is not None:
+                try:
+                    self._noise.set_state(self._noise_state)
+                except RuntimeError:  # a state from another device type: keep the fresh seed
+                    pass
+                self._noise_state = None
+        return self._noise
+
+    @override
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        out = self.process.loss(self.net, batch["x"], self.n_trajectories, self._noise_generator())
+        self.log("train/loss", out["loss"], prog_bar=True, batch_size=batch["x"].shape[0])
+        return out["loss"]
+
+    @override
+    def on_validation_epoch_start(self) -> None:
+        self._val_noise = torch.Generator(device=self.device)
+        self._val_noise.manual_seed(self.hparams.val_seed + self.global_rank)
+
+    @override
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    @override
+    def on_test_epoch_start(self) -> None:
+        self.on_validation_epoch_start()
+
+    @override
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
+        """Loss per noise window (t stratified over ``val_windows`` equal windows) and their mean."""
+        x0 = batch["x"]
+        losses = []
+        for w in range(self.val_windows):
+            t = self.process.window_time(x0.shape[0], w, self.val_windows, self._val_noise, self.device)
+            loss = self.process.loss_at(self.net, x0, t, self._val_noise)["loss"]
+            self.log(f"{stage}/loss_window_{w}", loss, sync_dist=True, batch_size=x0.shape[0])
+            losses.append(loss)
+        self.log(f"{stage}/loss", torch.stack(losses).mean(), prog_bar=True, sync_dist=True, batch_size=x0.shape[0])
+
+    @override
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.lr_scheduler_factory is None:
+            return optimizer
+        scheduler = self.lr_scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    @override
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self._noise is not None:
+            checkpoint["noise_generator_state"] = self._noise.get_state()
+
+    @override
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._noise, self._noise_state = None, checkpoint.get("noise_generator_state")
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def sample(
+        self,
+        num: int,
+        generator: torch.Generator | int,
+        steps: int | None = None,
+        batch_size: int = 4096,
+    ) -> torch.Tensor:
+        """``(num, seq_len)`` strings from the model (eval mode, ``batch_size`` strings per sampler call).
+
+        ``generator``: a ``torch.Generator`` (CPU or the module's device) or an int seed (a CPU generator).
+        """
+        if isinstance(generator, int):
+            generator = torch.Generator().manual_seed(generator)
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            chunks = [
+                self.process.sample(self.net, min(batch_size, num - start), self.seq_len, generator, steps, self.device)
+                for start in range(0, num, batch_size)
+            ]
+        finally:
+            self.net.train(was_training)
+        return torch.cat(chunks) if chunks else torch.zeros(0, self.seq_len, dtype=torch.int64, device=self.device)
