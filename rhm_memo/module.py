@@ -75,7 +75,13 @@ class DiffusionModule(L.LightningModule):
         val_seed: int = 12345,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["process", "net", "optimizer", "lr_scheduler"])
+        # Under the CLI the factories are saved as their class_path configs (plain data), so
+        # ``DiffusionModule.load_from_checkpoint(path)`` rebuilds the model; factories passed from Python are
+        # code, not data, and are left out (checkpoints stay loadable with ``weights_only=True``).
+        self.save_hyperparameters()
+        code = [k for k in ("process", "net", "optimizer", "lr_scheduler") if callable(self.hparams.get(k))]
+        if code:
+            self.save_hyperparameters(ignore=code)
         for name, value in [("vocab_size", vocab_size), ("seq_len", seq_len), ("n_trajectories", n_trajectories),
                             ("val_windows", val_windows)]:  # fmt: skip
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
