@@ -24,6 +24,7 @@ from jsonargparse import ArgumentParser
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 
+from rhm_memo.callbacks.records import run_directory
 from rhm_memo.data import RHMDataModule
 from rhm_memo.module import DiffusionModule
 
@@ -66,14 +67,6 @@ class LogConfigCallback(SaveConfigCallback):
         """Store the W&B run id in every checkpoint."""
         if isinstance(trainer.logger, WandbLogger):
             checkpoint[WANDB_ID_KEY] = trainer.logger.version
-
-
-def run_directory(trainer) -> str | None:
-    """Where this run's files go: ``save_dir/project/run_id`` for W&B, else ``trainer.log_dir``."""
-    logger = trainer.logger
-    if isinstance(logger, WandbLogger):
-        return str(Path(logger.save_dir or ".") / str(logger.name) / str(logger.version))
-    return trainer.log_dir
 
 
 class RHMCLI(LightningCLI):

@@ -1,0 +1,245 @@
+"""MemorizationMonitor: sample on a log-spaced schedule and record memorization of training strings.
+
+Thin glue: the math is in ``rhm_memo.metrics``; this callback schedules, samples (via
+``monitor_samples``), calls the metric functions on global rank zero, logs and persists.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_info
+from typing_extensions import override
+
+from rhm_memo import metrics as M
+from rhm_memo.callbacks.records import RunRecords, run_directory
+from rhm_memo.callbacks.sampling import SampleSpec, monitor_samples
+from rhm_memo.callbacks.schedule import EvalSchedule
+
+
+class MemorizationMonitor(L.Callback):
+    """Exact and near copies, validity, block copies and memorization vs prototypicality during training.
+
+    Evaluates at the steps of an :class:`EvalSchedule` (default: every power of 2, and at the end), on
+    ``num_samples`` strings shared with other monitors of the same step. Needs an ``RHMDataModule``.
+    The per-training-string first-memorized steps and copy counts are saved in checkpoints and restored on
+    resume. Records go to ``metrics.jsonl`` / ``memorization.npz`` in the run directory (docs/records.md).
+
+    Args:
+        num_samples: Strings generated per evaluation (split over ranks).
+        sample_steps: Sampler steps (None: the process's default).
+        batch_size: Strings per sampler call on each rank.
+        per_octave: Log-spaced evaluations per doubling of the step (1: every power of 2; 0: none).
+        every_n_steps: Also evaluate every N optimizer steps.
+        at_end: Also evaluate at the end of training.
+        use_ema: Sample with the EMA weights when an ``EMAWeightAveraging`` callback is present.
+        near_copies: Compute nearest-Hamming distances (exact; O(B·P·d·v)).
+        near_copy_k: Report the fraction of samples within these Hamming distances.
+        bins: Log-prob quantile bins for the memorized fraction.
+        seed: Seed of the sampling generators (combined with the step and the rank).
+        out_dir: Where to write the records (None: the run directory).
+        wandb_tables: Log W&B histograms and a table of sample strings (with a W&B logger).
+    """
+
+    def __init__(
+        self,
+        num_samples: int = 10000,
+        sample_steps: int | None = None,
+        batch_size: int = 4096,
+        per_octave: int = 1,
+        every_n_steps: int | None = None,
+        at_end: bool = True,
+        use_ema: bool = True,
+        near_copies: bool = True,
+        near_copy_k: list[int] | None = None,
+        bins: int = 10,
+        seed: int = 0,
+        out_dir: str | None = None,
+        wandb_tables: bool = True,
+    ) -> None:
+        super().__init__()
+        self.spec = SampleSpec(num_samples, sample_steps, batch_size, seed, use_ema)
+        self.schedule = EvalSchedule(per_octave, every_n_steps, at_end)
+        self.near_copies = near_copies
+        self.near_copy_k = list(near_copy_k) if near_copy_k is not None else [1, 2]
+        self.bins = bins
+        self.out_dir = out_dir
+        self.wandb_tables = wandb_tables
+        self.first_step: torch.Tensor | None = None
+        self.counts: torch.Tensor | None = None
+        self.history: list[tuple[int, float]] = []
+        self._last_step = -1
+
+    # ------------------------------------------------------------------ set-up and state
+    @override
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        dm = trainer.datamodule
+        if dm is None or not hasattr(dm, "grammar"):
+            raise ValueError("MemorizationMonitor needs an RHMDataModule (trainer.fit(..., datamodule=...))")
+        dm.setup("fit")
+        self.dm = dm
+        num_train = dm.train_strings.shape[0]
+        if self.first_step is None or self.first_step.shape[0] != num_train:
+            self.first_step = torch.full((num_train,), M.NEVER, dtype=torch.int64)
+            self.counts = torch.zeros(num_train, dtype=torch.int64)
+        if trainer.is_global_zero:
+            v, s = dm.grammar.v, dm.grammar.s
+            self.index = M.TrainIndex(dm.train_strings, v)
+            self.blocks = M.BlockIndex(dm.train_strings, v, s)
+            self.commonness = M.commonness_scores(dm.train_strings, v, s)
+            self.test_block_copies = self.blocks.copy_fractions(dm.test_strings) if len(dm.test_strings) else {}
+            run_dir = self.out_dir or run_directory(trainer)
+            self.records = RunRecords(run_dir) if run_dir is not None else None
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"first_step": self.first_step, "counts": self.counts, "history": list(self.history)}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.first_step = state_dict["first_step"]
+        self.counts = state_dict["counts"]
+        self.history = [tuple(h) for h in state_dict["history"]]
+
+    # ------------------------------------------------------------------ evaluation
+    @override
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        step = trainer.global_step
+        if step != self._last_step and self.schedule.is_due(step):
+            self.evaluate(trainer, pl_module)
+
+    @override
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.schedule.at_end and trainer.global_step != self._last_step and trainer.global_step > 0:
+            self.evaluate(trainer, pl_module)
+
+    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any] | None:
+        """Sample (all ranks), then compute, log and record on global rank zero; returns the record there."""
+        step = trainer.global_step
+        self._last_step = step
+        samples, seconds_sampling, used_ema = monitor_samples(trainer, pl_module, self.spec)
+        if not trainer.is_global_zero:
+            return None
+        start = time.perf_counter()
+        record = self._metrics(samples.cpu(), step)
+        record["seconds_sampling"] = seconds_sampling
+        record["seconds_metrics"] = time.perf_counter() - start
+        record["ema"] = used_ema
+        self._log(trainer, record, samples)
+        if self.records is not None:
+            self.records.append(record)
+            self.records.save_arrays(
+                "memorization",
+                log_prob=self.dm.train_log_prob.numpy(),
+                commonness=self.commonness.numpy(),
+                first_step=self.first_step.numpy(),
+                counts=self.counts.numpy(),
+                eval_steps=np.array([s for s, _ in self.history], dtype=np.int64),
+            )
+        return record
+
+    def _metrics(self, samples: torch.Tensor, step: int) -> dict[str, Any]:
+        """Every memorization metric of one evaluation (calls into ``rhm_memo.metrics``)."""
+        grammar, num_train = self.dm.grammar, self.dm.train_strings.shape[0]
+        copy_index = self.index.lookup(samples)
+        now = M.copy_counts(copy_index, num_train)
+        self.counts += now
+        self.first_step = M.update_first_step(self.first_step, copy_index, step)
+        copy_fraction = M.copy_fraction(copy_index)
+        self.history.append((step, copy_fraction))
+        ever = M.ever_memorized(self.first_step, step)
+        proto = M.memorization_vs_prototypicality(self.dm.train_log_prob, now > 0, self.first_step, step, self.bins)
+        record: dict[str, Any] = {
+            "monitor": "memorization",
+            "step": step,
+            "num_samples": samples.shape[0],
+            "copies": int((copy_index >= 0).sum()),
+            "copy_fraction": copy_fraction,
+            "novelty": M.novelty(copy_index),
+            "fraction_distinct": M.fraction_distinct(samples),
+            "distinct_memorized": M.distinct_memorized(copy_index),
+            "ever_memorized": int(ever.sum()),
+            "validity": M.validity(grammar, samples),
+            "block_copies": self.blocks.copy_fractions(samples),
+            "block_copies_test": self.test_block_copies,
+            "auc_now": proto["auc_now"],
+            "auc_ever": proto["auc_ever"],
+            "auc_commonness_ever": M.auc(self.commonness, ever),
+            "spearman_first_step": proto["spearman_first_step"],
+            "quantile_edges": proto["by_quantile_ever"]["edges"],
+            "quantile_counts": proto["by_quantile_ever"]["counts"],
+            "quantile_fraction_ever": proto["by_quantile_ever"]["fraction"],
+        }
+        if self.near_copies:
+            distances, _ = M.nearest_hamming(samples, self.dm.train_strings, grammar.v)
+            record["hamming_histogram"] = M.hamming_histogram(distances, grammar.d)
+            record["near_copy_within"] = {k: M.fraction_within(distances, k) for k in self.near_copy_k}
+            self._distances = distances
+        return record
+
+    def _log(self, trainer: L.Trainer, record: dict[str, Any], samples: torch.Tensor) -> None:
+        """Scalars to every logger (``memo/…``, ``valid/…``); histograms and a sample table to W&B."""
+        scalars = {
+            f"memo/{k}": float(record[k])
+            for k in ("copy_fraction", "novelty", "fraction_distinct", "distinct_memorized", "ever_memorized",
+                      "auc_now", "auc_ever", "auc_commonness_ever", "spearman_first_step", "num_samples")
+        }  # fmt: skip
+        for h, v in record["validity"].items():
+            scalars[f"valid/strings_h{h}"] = v["strings"]
+            scalars[f"valid/blocks_h{h}"] = v["blocks"]
+        for h, v in record["block_copies"].items():
+            scalars[f"memo/block_copies_h{h}"] = v["same_position"]
+            scalars[f"memo/block_copies_pooled_h{h}"] = v["pooled"]
+        for h, v in record["block_copies_test"].items():
+            scalars[f"memo/block_copies_test_h{h}"] = v["same_position"]
+        for k, v in record.get("near_copy_within", {}).items():
+            scalars[f"memo/near_copy_within_{k}"] = v
+        for logger in trainer.loggers:
+            logger.log_metrics(scalars, step=record["step"])
+            if isinstance(logger, WandbLogger) and self.wandb_tables:
+                self._log_wandb(logger, record, samples)
+
+    def _log_wandb(self, logger: WandbLogger, record: dict[str, Any], samples: torch.Tensor) -> None:
+        """W&B histograms (log-prob of memorized vs all training strings, Hamming distances) and sample table."""
+        import wandb
+
+        log_prob = self.dm.train_log_prob
+        memorized = log_prob[M.ever_memorized(self.first_step, record["step"])]
+        payload: dict[str, Any] = {
+            "trainer/global_step": record["step"],
+            "memo/log_prob_all": wandb.Histogram(log_prob.numpy()),
+        }
+        if memorized.numel():
+            payload["memo/log_prob_memorized"] = wandb.Histogram(memorized.numpy())
+        if self.near_copies:
+            payload["memo/hamming"] = wandb.Histogram(self._distances.numpy())
+        head = samples[:32]
+        copied = self.index.lookup(head) >= 0
+        valid = self.dm.grammar.parse(head).fully_valid
+        rows = [[" ".join(map(str, s.tolist())), bool(c), bool(ok)] for s, c, ok in zip(head, copied, valid)]
+        payload["memo/samples"] = wandb.Table(columns=["string", "copy", "valid"], data=rows)
+        logger.experiment.log(payload)
+
+    # ------------------------------------------------------------------ summary
+    @override
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or not self.history:
+            return
+        steps = [s for s, _ in self.history if s > 0]
+        fracs = [f for s, f in self.history if s > 0]
+        onsets = {tau: M.onset_step(steps, fracs, tau) if steps else None for tau in (0.1, 0.5, 0.9)}
+        text = ", ".join(f"τ={tau}: {'never' if o is None else f'{o:.0f}'}" for tau, o in onsets.items())
+        final_ever = M.ever_memorized(self.first_step, self.history[-1][0])
+        auc = M.auc(self.dm.train_log_prob, final_ever)
+        rank_zero_info(
+            f"[memorization] onset steps {text}; final copy fraction {self.history[-1][1]:.3f} "
+            f"(B={self.spec.num_samples}); ever memorized {int(final_ever.sum())}/{final_ever.numel()}; "
+            f"AUC(log p, ever memorized) {auc:.3f}"
+        )

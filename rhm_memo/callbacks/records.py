@@ -1,0 +1,66 @@
+"""The run directory and its local records: ``metrics.jsonl`` (appended) and ``memorization.npz`` (rewritten)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lightning.pytorch.loggers import WandbLogger
+
+#: Version of the record layout (docs/records.md).
+SCHEMA = 1
+
+
+def run_directory(trainer) -> str | None:
+    """Where a run's files go: ``save_dir/project/run_id`` for W&B, else ``trainer.log_dir``."""
+    logger = trainer.logger
+    if isinstance(logger, WandbLogger):
+        return str(Path(logger.save_dir or ".") / str(logger.name) / str(logger.version))
+    return trainer.log_dir
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able value: tensors and arrays to lists, NaN/inf to None, dict keys to str."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class RunRecords:
+    """Appends JSON records to ``metrics.jsonl`` and rewrites ``memorization.npz`` in a run directory."""
+
+    def __init__(self, run_dir: str | os.PathLike) -> None:
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one record (with the schema version) and flush it to disk."""
+        line = json.dumps(_plain({"schema": SCHEMA, **record}), allow_nan=False)
+        with open(self.dir / "metrics.jsonl", "a") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def save_arrays(self, name: str, **arrays: Any) -> Path:
+        """Write ``name.npz`` atomically (temporary file + rename)."""
+        path = self.dir / f"{name}.npz"
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=name, suffix=".tmp.npz")
+        os.close(fd)
+        try:
+            np.savez(tmp, schema=np.int64(SCHEMA), **{k: np.asarray(v) for k, v in arrays.items()})
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return path

@@ -1,0 +1,42 @@
+"""When monitors evaluate: log-spaced steps (k per octave), optionally every N steps and at the end."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EvalSchedule:
+    """Evaluation steps: ``round(2**(i/per_octave))`` for i = 0, 1, ... (1 per octave = every power of 2).
+
+    Args:
+        per_octave: Log-spaced points per doubling of the step (0 disables them).
+        every_n_steps: Also evaluate every N optimizer steps (None: never).
+        at_end: Also evaluate at the end of training.
+    """
+
+    per_octave: int = 1
+    every_n_steps: int | None = None
+    at_end: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.per_octave, int) or self.per_octave < 0:
+            raise ValueError(f"per_octave must be an integer >= 0, got {self.per_octave!r}")
+        if self.every_n_steps is not None and (not isinstance(self.every_n_steps, int) or self.every_n_steps < 1):
+            raise ValueError(f"every_n_steps must be None or an integer >= 1, got {self.every_n_steps!r}")
+
+    def is_due(self, step: int) -> bool:
+        """Whether ``step`` (optimizer steps done, >= 1) is an evaluation step."""
+        if step < 1:
+            return False
+        if self.every_n_steps is not None and step % self.every_n_steps == 0:
+            return True
+        if self.per_octave == 0:
+            return False
+        i = round(self.per_octave * math.log2(step))
+        return any(round(2 ** (j / self.per_octave)) == step for j in (i - 1, i, i + 1))
+
+    def steps(self, max_step: int) -> list[int]:
+        """All evaluation steps in 1..max_step (the end is added by the caller when ``at_end``)."""
+        return [s for s in range(1, max_step + 1) if self.is_due(s)]

@@ -1,0 +1,165 @@
+"""SubstringMonitor: block frequencies of generated vs training strings vs the grammar, over-production, slop.
+
+Thin glue over ``rhm_memo.metrics.substrings`` and ``rhm_memo.metrics.grammar``; shares its samples with a
+``MemorizationMonitor`` of the same schedule and sampling settings.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_info
+from typing_extensions import override
+
+from rhm_memo import metrics as M
+from rhm_memo.callbacks.records import RunRecords, run_directory
+from rhm_memo.callbacks.sampling import SampleSpec, monitor_samples
+from rhm_memo.callbacks.schedule import EvalSchedule
+
+
+class SubstringMonitor(L.Callback):
+    """Per height: KL(gen‖train), KL(gen‖true), entropies, slop index, top blocks; rule usage per level.
+
+    Args:
+        num_samples: Strings generated per evaluation (give a MemorizationMonitor the same sampling settings
+            to share its samples).
+        sample_steps: Sampler steps (None: the process's default).
+        batch_size: Strings per sampler call on each rank.
+        per_octave: Log-spaced evaluations per doubling of the step (1: every power of 2; 0: none).
+        every_n_steps: Also evaluate every N optimizer steps.
+        at_end: Also evaluate at the end of training.
+        use_ema: Sample with the EMA weights when an ``EMAWeightAveraging`` callback is present.
+        seed: Seed of the sampling generators.
+        top_blocks: How many of the most frequent training blocks per height to record.
+        max_true_blocks: Use the grammar's exact block probabilities up to this many blocks per height.
+        top_fraction: The "top decile" of the slop index.
+        out_dir: Where to write the records (None: the run directory).
+    """
+
+    def __init__(
+        self,
+        num_samples: int = 10000,
+        sample_steps: int | None = None,
+        batch_size: int = 4096,
+        per_octave: int = 1,
+        every_n_steps: int | None = None,
+        at_end: bool = True,
+        use_ema: bool = True,
+        seed: int = 0,
+        top_blocks: int = 20,
+        max_true_blocks: int = 10**6,
+        top_fraction: float = 0.1,
+        out_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.spec = SampleSpec(num_samples, sample_steps, batch_size, seed, use_ema)
+        self.schedule = EvalSchedule(per_octave, every_n_steps, at_end)
+        self.top_blocks = top_blocks
+        self.max_true_blocks = max_true_blocks
+        self.top_fraction = top_fraction
+        self.out_dir = out_dir
+        self._last_step = -1
+        self.last_summary: dict[int, dict[str, float]] = {}
+
+    @override
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        dm = trainer.datamodule
+        if dm is None or not hasattr(dm, "grammar"):
+            raise ValueError("SubstringMonitor needs an RHMDataModule (trainer.fit(..., datamodule=...))")
+        dm.setup("fit")
+        self.dm = dm
+        if trainer.is_global_zero:
+            g = dm.grammar
+            self.truth = {}
+            for h in range(1, g.L + 1):
+                if g.num_blocks(h) <= self.max_true_blocks:
+                    bp = g.block_probabilities(h, self.max_true_blocks)
+                    self.truth[h] = (bp.values, bp.probs)
+            self.train_rule_usage = M.rule_usage(g, dm.train_strings)
+            run_dir = self.out_dir or run_directory(trainer)
+            self.records = RunRecords(run_dir) if run_dir is not None else None
+
+    @override
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        step = trainer.global_step
+        if step != self._last_step and self.schedule.is_due(step):
+            self.evaluate(trainer, pl_module)
+
+    @override
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.schedule.at_end and trainer.global_step != self._last_step and trainer.global_step > 0:
+            self.evaluate(trainer, pl_module)
+
+    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any] | None:
+        """Sample (all ranks, or reuse this step's samples), then compute, log and record on rank zero."""
+        step = trainer.global_step
+        self._last_step = step
+        samples, _, _ = monitor_samples(trainer, pl_module, self.spec)
+        if not trainer.is_global_zero:
+            return None
+        start = time.perf_counter()
+        record = self._metrics(samples.cpu(), step)
+        record["seconds_metrics"] = time.perf_counter() - start
+        self._log(trainer, record)
+        if self.records is not None:
+            self.records.append(record)
+        return record
+
+    def _metrics(self, samples: torch.Tensor, step: int) -> dict[str, Any]:
+        """Frequencies, KL, entropies, slop and top blocks per height; rule usage per level."""
+        g, train = self.dm.grammar, self.dm.train_strings
+        heights, top = {}, {}
+        for h in range(1, g.L + 1):
+            freq = M.block_frequencies(samples, train, h, g.s, g.v, *self.truth.get(h, (None, None)))
+            heights[h] = M.frequency_summary(freq, self.top_fraction)
+            order = torch.sort(freq.f_train, descending=True, stable=True).indices[: self.top_blocks]
+            top[h] = [
+                {
+                    "block": freq.values[i].tolist(),
+                    "f_train": float(freq.f_train[i]),
+                    "f_gen": float(freq.f_gen[i]),
+                    "f_true": None if freq.f_true is None else float(freq.f_true[i]),
+                }
+                for i in order.tolist()
+            ]
+        self.last_summary = heights
+        usage = M.rule_usage(g, samples)
+        return {
+            "monitor": "substrings",
+            "step": step,
+            "num_samples": samples.shape[0],
+            "heights": heights,
+            "top_blocks": top,
+            "rule_usage_gen": {level: u for level, u in enumerate(usage, start=1)},
+            "rule_usage_train": {level: u for level, u in enumerate(self.train_rule_usage, start=1)},
+        }
+
+    def _log(self, trainer: L.Trainer, record: dict[str, Any]) -> None:
+        """Scalars ``substr/<metric>_h<h>`` to every logger; top-block tables and scatter plots to W&B."""
+        scalars = {f"substr/{k}_h{h}": float(v) for h, d in record["heights"].items() for k, v in d.items()}
+        for logger in trainer.loggers:
+            logger.log_metrics(scalars, step=record["step"])
+            if isinstance(logger, WandbLogger):
+                import wandb
+
+                payload: dict[str, Any] = {"trainer/global_step": record["step"]}
+                for h, rows in record["top_blocks"].items():
+                    data = [[" ".join(map(str, r["block"])), r["f_train"], r["f_gen"], r["f_true"]] for r in rows]
+                    table = wandb.Table(columns=["block", "f_train", "f_gen", "f_true"], data=data)
+                    payload[f"substr/top_blocks_h{h}"] = table
+                    payload[f"substr/overproduction_h{h}"] = wandb.plot.scatter(
+                        table, "f_train", "f_gen", title=f"generated vs training frequency, height {h}"
+                    )
+                logger.experiment.log(payload)
+
+    @override
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero and self.last_summary:
+            text = ", ".join(f"h{h}: {d['slop_index']:.3f}" for h, d in self.last_summary.items())
+            rank_zero_info(f"[substrings] final slop index per height: {text}")
