@@ -7,6 +7,8 @@
   the same W&B run.
 * ``rhm-memo data --config CONFIG.yaml [--data.KEY VALUE ...]``: build the config's data module, generate
   (or load) its strings and print a summary. Other top-level keys of the config are ignored.
+* ``rhm-memo report RUN_DIR [RUN_DIR ...] --out DIR``: figures and a summary table from the runs' local
+  records (``rhm_memo.report``, needs the ``plots`` extra).
 """
 
 from __future__ import annotations
@@ -151,5 +153,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "data":
         run_data(argv[1:])
+        return
+    if argv and argv[0] == "report":
+        from rhm_memo.report import main as report_main  # matplotlib is an optional extra
+
+        report_main(argv[1:])
         return
     cli_main(argv)

@@ -45,9 +45,19 @@ class RunRecords:
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def append(self, record: dict[str, Any]) -> None:
-        """Append one record (with the schema version) and flush it to disk."""
+        """Append one record (with the schema version) and flush it to disk.
+
+        A last line cut short by a crash (no final newline) is dropped first, so a resumed run never glues
+        its first record onto a partial one.
+        """
         line = json.dumps(_plain({"schema": SCHEMA, **record}), allow_nan=False)
-        with open(self.dir / "metrics.jsonl", "a") as f:
+        path = self.dir / "metrics.jsonl"
+        if path.exists() and path.stat().st_size:
+            with open(path, "rb+") as f:
+                data = f.read()
+                if not data.endswith(b"\n"):
+                    f.truncate(data.rfind(b"\n") + 1)
+        with open(path, "a") as f:
             f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())

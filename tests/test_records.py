@@ -1,0 +1,38 @@
+"""RunRecords: JSON lines appended with the schema, NaN as null, a crash-cut last line repaired, atomic npz."""
+
+import json
+import math
+
+import numpy as np
+import torch
+
+from rhm_memo.callbacks.records import SCHEMA, RunRecords
+
+
+def test_append_writes_schema_and_plain_json(tmp_path):
+    """Tensors become lists, int keys strings, NaN null; every line carries the schema version."""
+    records = RunRecords(tmp_path / "run")
+    records.append({"step": 1, "x": torch.tensor([1, 2]), "d": {3: math.nan}})
+    (line,) = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(line) == {"schema": SCHEMA, "step": 1, "x": [1, 2], "d": {"3": None}}
+
+
+def test_cut_last_line_is_dropped_before_appending(tmp_path):
+    """A partial last line (a crash mid-write) is removed, so the next record starts on a clean line."""
+    records = RunRecords(tmp_path)
+    records.append({"step": 1})
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"schema": 1, "st')
+    records.append({"step": 2})
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]
+
+
+def test_save_arrays_round_trip_and_no_temporary_left(tmp_path):
+    """save_arrays writes name.npz with the schema and leaves no temporary file behind."""
+    records = RunRecords(tmp_path)
+    records.save_arrays("memorization", first_step=np.array([-1, 4]), counts=torch.tensor([0, 3]))
+    with np.load(tmp_path / "memorization.npz") as data:
+        assert int(data["schema"]) == SCHEMA
+        assert data["first_step"].tolist() == [-1, 4] and data["counts"].tolist() == [0, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["memorization.npz"]
