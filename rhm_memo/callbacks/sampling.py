@@ -43,12 +43,13 @@ def monitor_samples(trainer, pl_module, spec: SampleSpec) -> tuple[torch.Tensor,
     the step and the rank) in eval mode under ``torch.inference_mode()`` and the trainer's precision
     context (bf16 autocast when training is bf16; the process draws in float64); the shares are gathered.
     Every rank must call this (it is a collective). A second monitor asking for the same step and spec gets
-    the same tensor without sampling again.
+    the same tensor (and the same sampling time) without sampling again. With an uneven split the gathered
+    strings are cut to ``num_samples``.
     """
     step = trainer.global_step
     cached = getattr(pl_module, _CACHE, None)
     if cached is not None and cached[0] == (step, spec):
-        return cached[1], 0.0, cached[2]
+        return cached[1], cached[3], cached[2]
     world, rank = trainer.world_size, trainer.global_rank
     per_rank = -(-spec.num_samples // world)
     generator = torch.Generator(device=pl_module.device)
@@ -65,9 +66,9 @@ def monitor_samples(trainer, pl_module, spec: SampleSpec) -> tuple[torch.Tensor,
         if use_ema:
             ema.on_validation_epoch_end(trainer, pl_module)  # and back
     gathered = pl_module.all_gather(local)
-    samples = gathered.reshape(-1, local.shape[-1]) if world > 1 else local
+    samples = gathered.reshape(-1, local.shape[-1])[: spec.num_samples] if world > 1 else local
     if pl_module.device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    setattr(pl_module, _CACHE, ((step, spec), samples, use_ema))
+    setattr(pl_module, _CACHE, ((step, spec), samples, use_ema, seconds))
     return samples, seconds, use_ema
