@@ -86,7 +86,7 @@ class RHMCLI(LightningCLI):
         logger = config.get("trainer", {}).get("logger") if config is not None else None
         if not ckpt_path or not logger or "WandbLogger" not in str(getattr(logger, "class_path", "")):
             return
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         run_id = checkpoint.get(WANDB_ID_KEY)
         if run_id is not None:
             logger.init_args["id"] = run_id
