@@ -6,7 +6,6 @@ Thin glue: the math is in ``rhm_memo.metrics``; this callback schedules, samples
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import lightning as L
@@ -17,12 +16,10 @@ from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
 from rhm_memo import metrics as M
-from rhm_memo.callbacks.records import RunRecords, run_directory
-from rhm_memo.callbacks.sampling import SampleSpec, monitor_samples
-from rhm_memo.callbacks.schedule import EvalSchedule
+from rhm_memo.callbacks.base import SamplingMonitor
 
 
-class MemorizationMonitor(L.Callback):
+class MemorizationMonitor(SamplingMonitor):
     """Exact and near copies, validity, block copies and memorization vs prototypicality during training.
 
     Evaluates at the steps of an :class:`EvalSchedule` (default: every power of 2, and at the end), on
@@ -62,41 +59,33 @@ class MemorizationMonitor(L.Callback):
         out_dir: str | None = None,
         wandb_tables: bool = True,
     ) -> None:
-        super().__init__()
-        self.spec = SampleSpec(num_samples, sample_steps, batch_size, seed, use_ema)
-        self.schedule = EvalSchedule(per_octave, every_n_steps, at_end)
+        super().__init__(
+            num_samples, sample_steps, batch_size, per_octave, every_n_steps, at_end, use_ema, seed, out_dir
+        )
         self.near_copies = near_copies
         self.near_copy_k = list(near_copy_k) if near_copy_k is not None else [1, 2]
         self.bins = bins
-        self.out_dir = out_dir
         self.wandb_tables = wandb_tables
         self.first_step: torch.Tensor | None = None
         self.counts: torch.Tensor | None = None
         self.history: list[tuple[int, float]] = []
-        self._last_step = -1
 
     # ------------------------------------------------------------------ set-up and state
     @override
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if stage != "fit":
-            return
-        dm = trainer.datamodule
-        if dm is None or not hasattr(dm, "grammar"):
-            raise ValueError("MemorizationMonitor needs an RHMDataModule (trainer.fit(..., datamodule=...))")
-        dm.setup("fit")
-        self.dm = dm
-        num_train = dm.train_strings.shape[0]
+    def prepare(self, trainer: L.Trainer) -> None:
+        num_train = self.dm.train_strings.shape[0]
         if self.first_step is None or self.first_step.shape[0] != num_train:
             self.first_step = torch.full((num_train,), M.NEVER, dtype=torch.int64)
             self.counts = torch.zeros(num_train, dtype=torch.int64)
-        if trainer.is_global_zero:
-            v, s = dm.grammar.v, dm.grammar.s
-            self.index = M.TrainIndex(dm.train_strings, v)
-            self.blocks = M.BlockIndex(dm.train_strings, v, s)
-            self.commonness = M.commonness_scores(dm.train_strings, v, s)
-            self.test_block_copies = self.blocks.copy_fractions(dm.test_strings) if len(dm.test_strings) else {}
-            run_dir = self.out_dir or run_directory(trainer)
-            self.records = RunRecords(run_dir) if run_dir is not None else None
+
+    @override
+    def prepare_rank_zero(self, trainer: L.Trainer) -> None:
+        dm = self.dm
+        v, s = dm.grammar.v, dm.grammar.s
+        self.index = M.TrainIndex(dm.train_strings, v)
+        self.blocks = M.BlockIndex(dm.train_strings, v, s)
+        self.commonness = M.commonness_scores(dm.train_strings, v, s)
+        self.test_block_copies = self.blocks.copy_fractions(dm.test_strings) if len(dm.test_strings) else {}
 
     @override
     def state_dict(self) -> dict[str, Any]:
@@ -110,42 +99,19 @@ class MemorizationMonitor(L.Callback):
 
     # ------------------------------------------------------------------ evaluation
     @override
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        step = trainer.global_step
-        if step != self._last_step and self.schedule.is_due(step):
-            self.evaluate(trainer, pl_module)
+    def persist(self) -> None:
+        """Rewrite ``memorization.npz`` with the per-training-string state."""
+        self.records.save_arrays(
+            "memorization",
+            log_prob=self.dm.train_log_prob.numpy(),
+            commonness=self.commonness.numpy(),
+            first_step=self.first_step.numpy(),
+            counts=self.counts.numpy(),
+            eval_steps=np.array([s for s, _ in self.history], dtype=np.int64),
+        )
 
     @override
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.schedule.at_end and trainer.global_step != self._last_step and trainer.global_step > 0:
-            self.evaluate(trainer, pl_module)
-
-    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any] | None:
-        """Sample (all ranks), then compute, log and record on global rank zero; returns the record there."""
-        step = trainer.global_step
-        self._last_step = step
-        samples, seconds_sampling, used_ema = monitor_samples(trainer, pl_module, self.spec)
-        if not trainer.is_global_zero:
-            return None
-        start = time.perf_counter()
-        record = self._metrics(samples.cpu(), step)
-        record["seconds_sampling"] = seconds_sampling
-        record["seconds_metrics"] = time.perf_counter() - start
-        record["ema"] = used_ema
-        self._log(trainer, record, samples)
-        if self.records is not None:
-            self.records.append(record)
-            self.records.save_arrays(
-                "memorization",
-                log_prob=self.dm.train_log_prob.numpy(),
-                commonness=self.commonness.numpy(),
-                first_step=self.first_step.numpy(),
-                counts=self.counts.numpy(),
-                eval_steps=np.array([s for s, _ in self.history], dtype=np.int64),
-            )
-        return record
-
-    def _metrics(self, samples: torch.Tensor, step: int) -> dict[str, Any]:
+    def compute(self, samples: torch.Tensor, step: int) -> dict[str, Any]:
         """Every memorization metric of one evaluation (calls into ``rhm_memo.metrics``)."""
         grammar, num_train = self.dm.grammar, self.dm.train_strings.shape[0]
         copy_index = self.index.lookup(samples)
@@ -184,7 +150,8 @@ class MemorizationMonitor(L.Callback):
             self._distances = distances
         return record
 
-    def _log(self, trainer: L.Trainer, record: dict[str, Any], samples: torch.Tensor) -> None:
+    @override
+    def log_record(self, trainer: L.Trainer, record: dict[str, Any], samples: torch.Tensor) -> None:
         """Scalars to every logger (``memo/…``, ``valid/…``); histograms and a sample table to W&B."""
         scalars = {
             f"memo/{k}": float(record[k])

@@ -6,7 +6,6 @@ Thin glue over ``rhm_memo.metrics.substrings`` and ``rhm_memo.metrics.grammar``;
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import lightning as L
@@ -16,12 +15,10 @@ from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
 from rhm_memo import metrics as M
-from rhm_memo.callbacks.records import RunRecords, run_directory
-from rhm_memo.callbacks.sampling import SampleSpec, monitor_samples
-from rhm_memo.callbacks.schedule import EvalSchedule
+from rhm_memo.callbacks.base import SamplingMonitor
 
 
-class SubstringMonitor(L.Callback):
+class SubstringMonitor(SamplingMonitor):
     """Per height: KL(gen‖train), KL(gen‖true), entropies, slop index, top blocks; rule usage per level.
 
     Args:
@@ -55,63 +52,26 @@ class SubstringMonitor(L.Callback):
         top_fraction: float = 0.1,
         out_dir: str | None = None,
     ) -> None:
-        super().__init__()
-        self.spec = SampleSpec(num_samples, sample_steps, batch_size, seed, use_ema)
-        self.schedule = EvalSchedule(per_octave, every_n_steps, at_end)
+        super().__init__(
+            num_samples, sample_steps, batch_size, per_octave, every_n_steps, at_end, use_ema, seed, out_dir
+        )
         self.top_blocks = top_blocks
         self.max_true_blocks = max_true_blocks
         self.top_fraction = top_fraction
-        self.out_dir = out_dir
-        self._last_step = -1
         self.last_summary: dict[int, dict[str, float]] = {}
 
     @override
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if stage != "fit":
-            return
-        dm = trainer.datamodule
-        if dm is None or not hasattr(dm, "grammar"):
-            raise ValueError("SubstringMonitor needs an RHMDataModule (trainer.fit(..., datamodule=...))")
-        dm.setup("fit")
-        self.dm = dm
-        if trainer.is_global_zero:
-            g = dm.grammar
-            self.truth = {}
-            for h in range(1, g.L + 1):
-                if g.num_blocks(h) <= self.max_true_blocks:
-                    bp = g.block_probabilities(h, self.max_true_blocks)
-                    self.truth[h] = (bp.values, bp.probs)
-            self.train_rule_usage = M.rule_usage(g, dm.train_strings)
-            run_dir = self.out_dir or run_directory(trainer)
-            self.records = RunRecords(run_dir) if run_dir is not None else None
+    def prepare_rank_zero(self, trainer: L.Trainer) -> None:
+        g = self.dm.grammar
+        self.truth = {}
+        for h in range(1, g.L + 1):
+            if g.num_blocks(h) <= self.max_true_blocks:
+                bp = g.block_probabilities(h, self.max_true_blocks)
+                self.truth[h] = (bp.values, bp.probs)
+        self.train_rule_usage = M.rule_usage(g, self.dm.train_strings)
 
     @override
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        step = trainer.global_step
-        if step != self._last_step and self.schedule.is_due(step):
-            self.evaluate(trainer, pl_module)
-
-    @override
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.schedule.at_end and trainer.global_step != self._last_step and trainer.global_step > 0:
-            self.evaluate(trainer, pl_module)
-
-    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any] | None:
-        """Sample (all ranks, or reuse this step's samples), then compute, log and record on rank zero."""
-        step = trainer.global_step
-        self._last_step = step
-        samples, _, _ = monitor_samples(trainer, pl_module, self.spec)
-        if not trainer.is_global_zero:
-            return None
-        start = time.perf_counter()
-        record = self._metrics(samples.cpu(), step)
-        record["seconds_metrics"] = time.perf_counter() - start
-        self._log(trainer, record)
-        if self.records is not None:
-            self.records.append(record)
-        return record
-
-    def _metrics(self, samples: torch.Tensor, step: int) -> dict[str, Any]:
+    def compute(self, samples: torch.Tensor, step: int) -> dict[str, Any]:
         """Frequencies, KL, entropies, slop and top blocks per height; rule usage per level."""
         g, train = self.dm.grammar, self.dm.train_strings
         heights, top = {}, {}
@@ -140,7 +100,8 @@ class SubstringMonitor(L.Callback):
             "rule_usage_train": {level: u for level, u in enumerate(self.train_rule_usage, start=1)},
         }
 
-    def _log(self, trainer: L.Trainer, record: dict[str, Any]) -> None:
+    @override
+    def log_record(self, trainer: L.Trainer, record: dict[str, Any], samples: torch.Tensor) -> None:
         """Scalars ``substr/<metric>_h<h>`` to every logger; top-block tables and scatter plots to W&B."""
         scalars = {f"substr/{k}_h{h}": float(v) for h, d in record["heights"].items() for k, v in d.items()}
         for logger in trainer.loggers:

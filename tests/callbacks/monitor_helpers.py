@@ -31,7 +31,9 @@ MEMORIZATION_KEYS = COMMON_KEYS | {
     "auc_ever", "auc_commonness_ever", "spearman_first_step", "quantile_edges", "quantile_counts",
     "quantile_fraction_ever", "seconds_sampling", "seconds_metrics",
 }  # fmt: skip
-SUBSTRING_KEYS = COMMON_KEYS | {"heights", "top_blocks", "rule_usage_gen", "rule_usage_train", "seconds_metrics"}
+SUBSTRING_KEYS = COMMON_KEYS | {
+    "heights", "top_blocks", "rule_usage_gen", "rule_usage_train", "seconds_metrics", "seconds_sampling", "ema",
+}  # fmt: skip
 HEIGHT_KEYS = {"kl_gen_train", "gen_mass_outside_train", "entropy_gen", "entropy_train", "slop_index",
                "kl_gen_true", "gen_mass_outside_true"}  # fmt: skip
 

@@ -24,9 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parents[1] / "callbacks"))
 from monitor_helpers import scripted_strings, tiny_data, tiny_model
 
-import rhm_memo.callbacks.memorization as memorization_module
-import rhm_memo.callbacks.sampling as sampling_module
-import rhm_memo.callbacks.substrings as substrings_module
+import rhm_memo.callbacks.base as base_module
 from rhm_memo.callbacks import MemorizationMonitor, SubstringMonitor
 from rhm_memo.module import DiffusionModule
 
@@ -69,24 +67,27 @@ def main() -> None:
     torch.set_num_threads(1)
     evaluations: list[dict] = []
 
-    original = sampling_module.monitor_samples
+    original = base_module.monitor_samples
+    original_evaluate = base_module.SamplingMonitor.evaluate
+    current = {"monitor": None}
 
-    def spy(monitor_name):
-        def monitor_samples(trainer, pl_module, spec):
-            samples, seconds, used_ema = original(trainer, pl_module, spec)
-            evaluations.append({
-                "monitor": monitor_name,
-                "fake": spec.sample_steps == FAKE_STEPS,
-                "step": trainer.global_step,
-                "samples": samples.tolist(),
-                "seconds": seconds,
-            })  # fmt: skip
-            return samples, seconds, used_ema
+    def evaluate(self, trainer, pl_module):
+        current["monitor"] = "memorization" if isinstance(self, MemorizationMonitor) else "substrings"
+        return original_evaluate(self, trainer, pl_module)
 
-        return monitor_samples
+    def monitor_samples(trainer, pl_module, spec):
+        samples, seconds, used_ema = original(trainer, pl_module, spec)
+        evaluations.append({
+            "monitor": current["monitor"],
+            "fake": spec.sample_steps == FAKE_STEPS,
+            "step": trainer.global_step,
+            "samples": samples.tolist(),
+            "seconds": seconds,
+        })  # fmt: skip
+        return samples, seconds, used_ema
 
-    memorization_module.monitor_samples = spy("memorization")
-    substrings_module.monitor_samples = spy("substrings")
+    base_module.SamplingMonitor.evaluate = evaluate
+    base_module.monitor_samples = monitor_samples
 
     L.seed_everything(0, verbose=False)
     dm = tiny_data()

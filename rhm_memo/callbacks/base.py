@@ -1,0 +1,101 @@
+"""The glue both monitors share: schedule, shared sampling, data-module check, records on global rank zero."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+import torch
+from typing_extensions import override
+
+from rhm_memo.callbacks.records import RunRecords, run_directory
+from rhm_memo.callbacks.sampling import SampleSpec, monitor_samples
+from rhm_memo.callbacks.schedule import EvalSchedule
+
+
+class SamplingMonitor(L.Callback):
+    """Evaluate on an :class:`EvalSchedule`: sample on every rank, compute, log and record on rank zero.
+
+    Subclasses implement :meth:`compute` (a record from the samples) and may override :meth:`prepare`
+    (all ranks), :meth:`prepare_rank_zero`, :meth:`log_record` and :meth:`persist`.
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        sample_steps: int | None,
+        batch_size: int,
+        per_octave: int,
+        every_n_steps: int | None,
+        at_end: bool,
+        use_ema: bool,
+        seed: int,
+        out_dir: str | None,
+    ) -> None:
+        super().__init__()
+        self.spec = SampleSpec(num_samples, sample_steps, batch_size, seed, use_ema)
+        self.schedule = EvalSchedule(per_octave, every_n_steps, at_end)
+        self.out_dir = out_dir
+        self.records: RunRecords | None = None
+        self._last_step = -1
+
+    @override
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        dm = trainer.datamodule
+        if dm is None or not hasattr(dm, "grammar"):
+            raise ValueError(f"{type(self).__name__} needs an RHMDataModule (trainer.fit(..., datamodule=...))")
+        dm.setup("fit")
+        self.dm = dm
+        self.prepare(trainer)
+        if trainer.is_global_zero:
+            run_dir = self.out_dir or run_directory(trainer)
+            self.records = RunRecords(run_dir) if run_dir is not None else None
+            self.prepare_rank_zero(trainer)
+
+    def prepare(self, trainer: L.Trainer) -> None:
+        """Set-up on every rank (after the data module is set up)."""
+
+    def prepare_rank_zero(self, trainer: L.Trainer) -> None:
+        """Set-up on global rank zero only (indices, grammar truth)."""
+
+    @override
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        step = trainer.global_step
+        if step != self._last_step and self.schedule.is_due(step):
+            self.evaluate(trainer, pl_module)
+
+    @override
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.schedule.at_end and trainer.global_step != self._last_step and trainer.global_step > 0:
+            self.evaluate(trainer, pl_module)
+
+    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any] | None:
+        """Sample (every rank; shared with other monitors), then compute, log and record on rank zero."""
+        step = trainer.global_step
+        self._last_step = step
+        samples, seconds_sampling, used_ema = monitor_samples(trainer, pl_module, self.spec)
+        if not trainer.is_global_zero:
+            return None
+        start = time.perf_counter()
+        record = self.compute(samples.cpu(), step)
+        record["seconds_sampling"] = seconds_sampling
+        record["seconds_metrics"] = time.perf_counter() - start
+        record["ema"] = used_ema
+        self.log_record(trainer, record, samples)
+        if self.records is not None:
+            self.records.append(record)
+            self.persist()
+        return record
+
+    def compute(self, samples: torch.Tensor, step: int) -> dict[str, Any]:
+        """The record of one evaluation (``monitor``, ``step``, ``num_samples`` and the metrics)."""
+        raise NotImplementedError
+
+    def log_record(self, trainer: L.Trainer, record: dict[str, Any], samples: torch.Tensor) -> None:
+        """Send the record's numbers to the trainer's loggers."""
+
+    def persist(self) -> None:
+        """Write any state files next to ``metrics.jsonl`` after a record is appended."""
