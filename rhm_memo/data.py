@@ -15,6 +15,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from rhm_memo.checks import check_int
 from rhm_memo.rhm import Grammar
 
 #: Bump when the generation algorithm or the cache layout changes: old cache files are then regenerated.
@@ -102,8 +103,7 @@ class RHMDataModule(L.LightningDataModule):
             ("eval_batch_size", eval_batch_size, 1),
             ("num_workers", num_workers, 0),
         ]:
-            if not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            check_int(name, value, low)
         self.grammar = Grammar(
             v,
             n,

@@ -12,6 +12,7 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from typing_extensions import override
 
+from rhm_memo.checks import check_int
 from rhm_memo.diffusion import DiffusionProcess, UniformDiffusion
 from rhm_memo.models import DiffusionTransformer
 
@@ -84,8 +85,7 @@ class DiffusionModule(L.LightningModule):
             self.save_hyperparameters(ignore=code)
         for name, value in [("vocab_size", vocab_size), ("seq_len", seq_len), ("n_trajectories", n_trajectories),
                             ("val_windows", val_windows)]:  # fmt: skip
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            check_int(name, value, 1)
         self.vocab_size, self.seq_len = vocab_size, seq_len
         self.process = process(vocab_size)
         self.net = net(self.process.input_size, vocab_size, seq_len, **self._net_extras(net))

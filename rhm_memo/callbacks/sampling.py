@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
+from rhm_memo.checks import check_int
+
 #: Attribute of the LightningModule under which the current evaluation's samples are shared.
 _CACHE = "_monitor_samples"
 
@@ -23,9 +25,7 @@ class SampleSpec:
 
     def __post_init__(self) -> None:
         for name in ("num_samples", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            check_int(name, getattr(self, name), 1)
 
 
 def _ema_callback(trainer):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rhm_memo.checks import check_int
+
 
 @dataclass(frozen=True)
 class EvalSchedule:
@@ -21,10 +23,9 @@ class EvalSchedule:
     at_end: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.per_octave, int) or self.per_octave < 0:
-            raise ValueError(f"per_octave must be an integer >= 0, got {self.per_octave!r}")
-        if self.every_n_steps is not None and (not isinstance(self.every_n_steps, int) or self.every_n_steps < 1):
-            raise ValueError(f"every_n_steps must be None or an integer >= 1, got {self.every_n_steps!r}")
+        check_int("per_octave", self.per_octave, 0)
+        if self.every_n_steps is not None:
+            check_int("every_n_steps", self.every_n_steps, 1)
 
     def is_due(self, step: int) -> bool:
         """Whether ``step`` (optimizer steps done, >= 1) is an evaluation step."""

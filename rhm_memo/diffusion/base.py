@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import torch
 
+from rhm_memo.checks import check_int
+
 #: ``denoiser(x_t: (B, d) int64, cond: (B,) float32) -> logits: (B, d, v) float`` predicting x_0.
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -68,8 +70,8 @@ class DiffusionProcess(torch.nn.Module, ABC):
 
     def __init__(self, vocab_size: int, input_size: int, num_steps: int) -> None:
         super().__init__()
-        _check_int("vocab_size", vocab_size, 2)
-        _check_int("num_steps", num_steps, 1)
+        check_int("vocab_size", vocab_size, 2)
+        check_int("num_steps", num_steps, 1)
         self.vocab_size = vocab_size
         self.input_size = input_size
         self.num_steps = num_steps
@@ -149,7 +151,7 @@ class DiffusionProcess(torch.nn.Module, ABC):
         "loss_per_row": (B*n,)}``; rows are in ``repeat_interleave`` order (the copies of row i are adjacent).
         """
         self._check_x0(x0)
-        _check_int("n_trajectories", n_trajectories, 1)
+        check_int("n_trajectories", n_trajectories, 1)
         x0 = x0.repeat_interleave(n_trajectories, dim=0) if n_trajectories > 1 else x0
         t = self.sample_time(x0.shape[0], generator, x0.device)
         return self._loss_dict(denoiser, x0, t, generator)
@@ -191,20 +193,14 @@ class DiffusionProcess(torch.nn.Module, ABC):
 
     def _check_sample_args(self, num: int, seq_len: int, generator: torch.Generator) -> None:
         """Raise ``ValueError`` on a bad ``num``, ``seq_len`` or ``generator`` of :meth:`sample`."""
-        _check_int("num", num, 1)
-        _check_int("seq_len", seq_len, 1)
+        check_int("num", num, 1)
+        check_int("seq_len", seq_len, 1)
         if not isinstance(generator, torch.Generator):
             raise ValueError(f"sample() needs an explicit torch.Generator, got {type(generator).__name__}")
 
     def extra_repr(self) -> str:
         """Sizes shown by ``print(process)``."""
         return f"vocab_size={self.vocab_size}, input_size={self.input_size}, num_steps={self.num_steps}"
-
-
-def _check_int(name: str, value: int, low: int) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is an integer ``>= low``."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 def _check_shape(name: str, t: torch.Tensor, batch: int) -> None:
@@ -216,7 +212,7 @@ def _check_shape(name: str, t: torch.Tensor, batch: int) -> None:
 
 def _check_window(window: int, num_windows: int, num_steps: int | None) -> None:
     """Raise ``ValueError`` unless ``0 <= window < num_windows`` (and every window holds a step)."""
-    _check_int("num_windows", num_windows, 1)
+    check_int("num_windows", num_windows, 1)
     if num_steps is not None and num_windows > num_steps:
         raise ValueError(f"num_windows={num_windows} exceeds the number of steps T={num_steps}")
     if not isinstance(window, int) or not 0 <= window < num_windows:

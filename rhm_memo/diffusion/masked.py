@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import torch
 
+from rhm_memo.checks import check_int
 from rhm_memo.diffusion.base import (
     Denoiser,
     DiffusionProcess,
-    _check_int,
     _check_shape,
     _check_window,
     categorical,
@@ -148,7 +148,7 @@ class MaskedDiffusion(DiffusionProcess):
         """
         self._check_sample_args(num, seq_len, generator)
         steps = self.num_steps if steps is None else steps
-        _check_int("steps", steps, 1)
+        check_int("steps", steps, 1)
         device = torch.device(device) if device is not None else self.device
         x = torch.full((num, seq_len), self.mask_id, dtype=torch.int64, device=device)
         logits = None

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rhm_memo.checks import check_int
+
 #: Number of sinusoidal features of the conditioning scalar (DiT's ``frequency_embedding_size``).
 COND_FEATURES = 256
 #: ``cond`` is multiplied by this before the sinusoidal features (DiT feeds integer steps 0..1000).
@@ -126,8 +128,7 @@ class DiffusionTransformer(nn.Module):
             ("depth", depth),
             ("heads", heads),
         ]:
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            check_int(name, value, 1)
         if width % heads != 0:
             raise ValueError(f"width must be divisible by heads, got width={width}, heads={heads}")
         if not mlp_ratio > 0 or round(width * mlp_ratio) < 1:

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rhm_memo.checks import check_int
+
 #: The paper code's U-Net-internal schedule (β_min, β_max, T), different from its diffusion's (0.001, 0.1, 200).
 PAPER_UNET_SCHEDULE = (1e-4, 0.02, 1000)
 
@@ -153,8 +155,7 @@ class HierarchicalUNet(nn.Module):
             ("s", s, 2),
             ("width", width, 1),
         ]:
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            check_int(name, value, low)
         levels = round(math.log(seq_len, s))
         if s**levels != seq_len:
             raise ValueError(f"seq_len must be a power of s, got seq_len={seq_len}, s={s}")

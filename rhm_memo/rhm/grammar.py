@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rhm_memo.checks import check_int
 from rhm_memo.rhm import keys as K
 from rhm_memo.rhm.zipf import ProbSpec, level_rule_probs, root_prior_probs
 
@@ -61,8 +62,7 @@ def random_rules(v: int, n: int, m: int, s: int, L: int, seed: int) -> list[torc
 def check_sizes(v: int, n: int, m: int, s: int, L: int) -> None:
     """Raise ``ValueError`` naming the parameter when (v, n, m, s, L) cannot define an unambiguous RHM."""
     for name, value, low in [("v", v, 1), ("n", n, 1), ("m", m, 1), ("s", s, 2), ("L", L, 1)]:
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_int(name, value, low)
     if m * n > v**s:
         raise ValueError(f"need m*n <= v**s for unambiguous level-1 rules, got m*n = {m * n} > v**s = {v**s}")
     if L >= 2 and m * v > v**s:
