@@ -9,29 +9,15 @@ from __future__ import annotations
 
 import torch
 
+from rhm_memo.checks import check_strings
 from rhm_memo.rhm import keys as K
+
+__all__ = ["RowIndex", "TrainIndex", "check_strings"]
 
 _MIX = torch.tensor(
     [0x9E3779B97F4A7C15 - 2**64, 0xC2B2AE3D27D4EB4F - 2**64, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
     dtype=torch.int64,
 )
-
-
-def check_strings(strings: torch.Tensor, name: str, v: int | None = None, d: int | None = None) -> torch.Tensor:
-    """Validate a non-empty ``(N, d)`` integer token tensor (tokens in 0..v-1 if ``v`` is given); return int64."""
-    if not isinstance(strings, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape (N, d), got {type(strings).__name__}")
-    if strings.dtype.is_floating_point or strings.dtype.is_complex or strings.dtype == torch.bool:
-        raise ValueError(f"{name} must be an integer tensor of shape (N, d), got dtype {strings.dtype}")
-    if strings.ndim != 2 or (d is not None and strings.shape[1] != d):
-        want = f"(N, {d})" if d is not None else "(N, d)"
-        raise ValueError(f"{name} must have shape {want}, got {tuple(strings.shape)}")
-    if strings.shape[0] == 0:
-        raise ValueError(f"{name} is empty: need at least one string")
-    strings = strings.long()
-    if v is not None and (strings.min() < 0 or strings.max() >= v):
-        raise ValueError(f"{name} must hold tokens in 0..v-1 = 0..{v - 1}")
-    return strings
 
 
 def _hash(rows: torch.Tensor) -> torch.Tensor:

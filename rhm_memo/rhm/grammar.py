@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rhm_memo.checks import check_int
+from rhm_memo.checks import check_int, check_strings
 from rhm_memo.rhm import keys as K
 from rhm_memo.rhm.zipf import ProbSpec, level_rule_probs, root_prior_probs
 
@@ -283,7 +283,7 @@ class Grammar:
         total = self.num_strings()
         excluded = torch.zeros(0, 1, dtype=torch.int64)
         if exclude is not None and len(exclude) > 0:
-            exclude = self._check_strings(exclude, "exclude").cpu()
+            exclude = check_strings(torch.as_tensor(exclude), "exclude", self.v, self.d, allow_empty=True).cpu()
             exclude = exclude[torch.isfinite(self.log_prob(exclude))]
             excluded = K.pack(exclude, self.v)
             excluded = excluded[K.first_occurrences(excluded)]
@@ -375,7 +375,7 @@ class Grammar:
 
     def _node_ids(self, strings: torch.Tensor) -> tuple[list[torch.Tensor], list[_LevelTable]]:
         """Per height h = 1..L, the ``(N, s**(L-h))`` node ids ``symbol*m + rule`` (``table.invalid``: no parse)."""
-        x = self._check_strings(strings)
+        x = check_strings(torch.as_tensor(strings), "strings", self.v, self.d, allow_empty=True)
         num = x.shape[0]
         tables = self._device_tables(x.device)
         ids = []
@@ -427,18 +427,6 @@ class Grammar:
     def _check_height(self, height: int) -> None:
         if not isinstance(height, int) or not 1 <= height <= self.L:
             raise ValueError(f"height must be an integer in 1..L={self.L}, got {height!r}")
-
-    def _check_strings(self, strings: torch.Tensor, name: str = "strings") -> torch.Tensor:
-        """Validate ``(N, s**L)`` integer tokens in 0..v-1 and return them as int64."""
-        x = torch.as_tensor(strings)
-        if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
-            raise ValueError(f"{name} must be an integer tensor, got dtype {x.dtype}")
-        if x.ndim != 2 or x.shape[1] != self.d:
-            raise ValueError(f"{name} must have shape (N, s**L) = (N, {self.d}), got {tuple(x.shape)}")
-        x = x.long()
-        if x.numel() and (x.min() < 0 or x.max() >= self.v):
-            raise ValueError(f"{name} must hold tokens in 0..v-1 = 0..{self.v - 1}")
-        return x
 
     def _device_tables(self, device: torch.device) -> list[_LevelTable]:
         """Per-height look-up tables (height 1 first), cached per device."""
