@@ -92,9 +92,7 @@ def block_counts(strings: torch.Tensor, height: int, s: int, v: int) -> tuple[to
     strings = check_strings(strings, "strings", v)
     b = blocks(strings, height, s).reshape(-1, s**height)
     _, inverse, counts = K.unique_rows(K.pack(b, v))
-    first = torch.full((counts.numel(),), b.shape[0], dtype=torch.int64, device=b.device)
-    first.scatter_reduce_(0, inverse, torch.arange(b.shape[0], device=b.device), reduce="amin")
-    return b[first], counts
+    return b[K.group_first(inverse, counts.numel())], counts
 
 
 @dataclass(frozen=True)

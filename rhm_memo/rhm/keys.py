@@ -62,9 +62,14 @@ def first_occurrences(keys: torch.Tensor) -> torch.Tensor:
     if n == 0:
         return torch.zeros(0, dtype=torch.int64, device=keys.device)
     uniq, inverse, _ = unique_rows(keys)
-    first = torch.full((uniq.shape[0],), n, dtype=torch.int64, device=keys.device)
-    first.scatter_reduce_(0, inverse, torch.arange(n, device=keys.device), reduce="amin")
-    return first.sort().values
+    return group_first(inverse, uniq.shape[0]).sort().values
+
+
+def group_first(inverse: torch.Tensor, num_groups: int) -> torch.Tensor:
+    """For each group id 0..num_groups-1 of ``inverse`` (as from :func:`unique_rows`), its first row index."""
+    n = inverse.shape[0]
+    first = torch.full((num_groups,), n, dtype=torch.int64, device=inverse.device)
+    return first.scatter_reduce_(0, inverse, torch.arange(n, device=inverse.device), reduce="amin")
 
 
 def isin_rows(keys: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
