@@ -194,6 +194,119 @@ def summary_table(runs: Sequence[Run], taus: Sequence[float] = TAUS) -> str:
     return "\n".join(rows)
 
 
+# ---------------------------------------------------------------------------------------------------------- seeds
+#: Config keys that may differ between replicates of one setting: the seeds, and where and how the run is logged.
+REPLICATE_KEYS = ("seed_everything", "data.seed_data", "data.cache_dir", "trainer.logger", "trainer.default_root_dir",
+                  "ckpt_path")  # fmt: skip
+
+
+@dataclass
+class Group:
+    """Runs of one setting (the same config up to ``REPLICATE_KEYS``), labelled by what sets it apart."""
+
+    label: str
+    runs: list[Run]
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, str]:
+    """Dotted keys of a nested config, each value as canonical JSON (lists stay leaves)."""
+    if isinstance(tree, dict):
+        flat: dict[str, str] = {}
+        for key, value in tree.items():
+            flat |= _flatten(value, f"{prefix}{key}.")
+        return flat
+    return {prefix[:-1]: json.dumps(tree, sort_keys=True, default=str)}
+
+
+def _setting(run: Run) -> dict[str, str] | None:
+    """The run's flattened config without its replicate keys; None without a config."""
+    if run.config is None:
+        return None
+    flat = _flatten(run.config)
+    return {k: v for k, v in flat.items() if not any(k == r or k.startswith(f"{r}.") for r in REPLICATE_KEYS)}
+
+
+def group_runs(runs: Sequence[Run]) -> list[Group]:
+    """Group runs that differ only in ``REPLICATE_KEYS``, in first-seen order; runs without a config stand alone.
+
+    A group's label lists the config keys whose values differ between groups (``data.zipf_exponent=2.0``), or
+    ``"all runs"`` when there is one group.
+    """
+    settings: list[dict[str, str] | None] = []
+    groups: list[list[Run]] = []
+    for run in runs:
+        setting = _setting(run)
+        for i, known in enumerate(settings):
+            if setting is not None and known == setting:
+                groups[i].append(run)
+                break
+        else:
+            settings.append(setting)
+            groups.append([run])
+    known = [s for s in settings if s is not None]
+    keys = sorted({k for s in known for k in s if len({s.get(k) for s in known}) > 1})
+    labels = []
+    for setting, members in zip(settings, groups):
+        if setting is None:
+            labels.append(members[0].name)
+        else:
+            labels.append(", ".join(f"{k}={setting.get(k, '—')}" for k in keys) or "all runs")
+    return [Group(label, members) for label, members in zip(labels, groups)]
+
+
+def run_statistics(run: Run, taus: Sequence[float] = TAUS) -> dict[str, float | None]:
+    """The numbers the seed table averages: onsets, final copy fraction and AUCs, and slop per height.
+
+    ``auc_ever@τ`` is ``auc_ever`` at the first evaluation whose copy fraction reaches ``taus[0]`` (which
+    training strings are memorized first); ``slop peak h`` the largest slop index over the evaluations.
+    """
+    last = run.memorization[-1] if run.memorization else {}
+    stats: dict[str, float | None] = {f"onset τ={t:g}": o for t, o in zip(taus, onsets(run, taus))}
+    stats["copy fraction"] = _opt(last.get("copy_fraction"))
+    stats["auc_ever"] = _opt(last.get("auc_ever"))
+    first = next((r for r in run.memorization if r["step"] > 0 and _num(r.get("copy_fraction")) >= taus[0]), {})
+    stats[f"auc_ever@τ={taus[0]:g}"] = _opt(first.get("auc_ever"))
+    stats["spearman"] = _opt(last.get("spearman_first_step"))
+    for h in _heights([r.get("heights", {}) for r in run.substrings]):
+        _, slop = _series(run.substrings, lambda r, h=h: r["heights"][h]["slop_index"])
+        stats[f"slop h={h}"] = _opt(slop[-1]) if slop.size else None
+        stats[f"slop peak h={h}"] = float(np.nanmax(slop)) if np.isfinite(slop).any() else None
+    return stats
+
+
+def _opt(x: Any) -> float | None:
+    """A number, or None for null/NaN."""
+    value = _num(x)
+    return None if math.isnan(value) else value
+
+
+def _mean_sd(values: Sequence[float | None], onset: bool) -> str:
+    """``mean ± sd`` over the runs that have the value (sample sd); onsets count the runs that never reached τ."""
+    have = [v for v in values if v is not None]
+    missing = len(values) - len(have)
+    if not have:
+        return "never" if onset else "—"
+    text = (_fmt_step if onset else _fmt)(float(np.mean(have)))
+    if len(have) > 1:
+        sd = float(np.std(have, ddof=1))
+        text += f" ± {_fmt_step(sd) if onset else _fmt(sd)}"
+    if missing:
+        text += f" ({missing} never)" if onset else f" ({missing} —)"
+    return text
+
+
+def group_table(groups: Sequence[Group], taus: Sequence[float] = TAUS) -> str:
+    """A markdown table over seeds: per group, the mean ± sample sd of ``run_statistics`` over its runs."""
+    stats = [[run_statistics(run, taus) for run in g.runs] for g in groups]
+    columns = list(dict.fromkeys(k for group in stats for s in group for k in s))
+    rows = ["| " + " | ".join(["setting", "runs", *columns]) + " |", "|" + "---|" * (len(columns) + 2)]
+    for group, group_stats in zip(groups, stats):
+        cells = [group.label.replace("|", "\\|"), str(len(group.runs))]
+        cells += [_mean_sd([s.get(c) for s in group_stats], c.startswith("onset")) for c in columns]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 # ---------------------------------------------------------------------------------------------------------- figures
 def _figure(nrows: int, ncols: int, width: float = 4.2, height: float = 3.2) -> tuple[Any, Any]:
     """A matplotlib ``Figure`` (no pyplot) and its ``(nrows, ncols)`` axes."""
@@ -360,6 +473,39 @@ def plot_overproduction(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
     return _save(fig, out_dir, "overproduction")
 
 
+def plot_group_statistics(runs: Sequence[Run], out_dir: str | Path, taus: Sequence[float] = TAUS) -> list[Path]:
+    """Per setting (``group_runs``): onsets, ``auc_ever`` at the first onset and at the end, one dot per seed and
+    the mean as a bar; [] with fewer than two settings or no memorization records."""
+    groups = group_runs(runs)
+    if len(groups) < 2 or not any(r.memorization for r in runs):
+        return []
+    stats = [[run_statistics(run, taus) for run in g.runs] for g in groups]
+    panels = [(f"onset τ={t:g}", "onset step (log)") for t in taus]
+    panels = [p for p in panels if any(s[p[0]] is not None for group in stats for s in group)]
+    panels += [(f"auc_ever@τ={taus[0]:g}", "AUC at the first onset"), ("auc_ever", "AUC at the last step")]
+    fig, axes = _figure(1, len(panels), width=max(3.2, 0.9 * len(groups)), height=3.6)
+    x = np.arange(len(groups))
+    for ax, (key, ylabel) in zip(axes[0], panels):
+        for i, group_stats in enumerate(stats):
+            values = np.asarray([_num(s[key]) for s in group_stats])
+            values = values[np.isfinite(values)]
+            jitter = np.linspace(-0.15, 0.15, values.size) if values.size > 1 else np.zeros(values.size)
+            ax.plot(i + jitter, values, "o", ms=4, color=f"C{i % 10}", alpha=0.8)
+            if values.size:
+                ax.hlines(values.mean(), i - 0.3, i + 0.3, color=f"C{i % 10}", lw=2)
+            never = len(group_stats) - values.size
+            if never and key.startswith("onset"):
+                ax.annotate(f"{never} never", (i, 1), xycoords=("data", "axes fraction"), ha="center", va="top",
+                            fontsize="small")  # fmt: skip
+        if key.startswith("onset"):
+            ax.set_yscale("log")
+        else:
+            ax.axhline(0.5, color="0.7", lw=0.8, zorder=0)
+        ax.set(title=key, ylabel=ylabel, xticks=x)
+        ax.set_xticklabels([g.label for g in groups], rotation=30, ha="right", fontsize="small")
+    return _save(fig, out_dir, "by_setting")
+
+
 #: The report's figures: title, function, and the records each needs.
 FIGURES: tuple[tuple[str, Callable[..., list[Path]], str], ...] = (
     ("copy fraction and onsets", plot_copy_fraction, "memorization records"),
@@ -367,6 +513,7 @@ FIGURES: tuple[tuple[str, Callable[..., list[Path]], str], ...] = (
     ("slop index and KL per height", plot_slop_kl, "substrings records"),
     ("memorized fraction by log-prob quantile", plot_memorized_by_quantile, "memorization records with quantiles"),
     ("over-production of common blocks", plot_overproduction, "substrings records with top_blocks"),
+    ("onsets and AUC per setting, over seeds", plot_group_statistics, "two settings with memorization records"),
 )
 
 
@@ -382,7 +529,12 @@ def write_report(run_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
         note += "; memorization.npz" if run.arrays is not None else "; no memorization.npz"
         note += "; truncated last line of metrics.jsonl skipped" if run.truncated_last_line else ""
         lines.append(f"- **{run.name}**: `{run.path}`, {len(run.memorization)} memorization evaluations{note}")
-    lines += ["", "## Summary", "", summary_table(runs), "", "## Figures", ""]
+    lines += ["", "## Summary", "", summary_table(runs), ""]
+    groups = group_runs(runs)
+    if any(len(g.runs) > 1 for g in groups):
+        lines += ["## Over seeds", "", "Mean ± sample sd over the runs of each setting (runs that differ only in",
+                  f"{', '.join(REPLICATE_KEYS)}).", "", group_table(groups), ""]  # fmt: skip
+    lines += ["## Figures", ""]
     images = []
     for title, draw, needs in FIGURES:
         paths = draw(runs, out)

@@ -106,7 +106,9 @@ def substrings_record(step, slop):
     }
 
 
-def make_run(path, copy_fractions=COPY_FRACTIONS, substrings=True, truncated=True, label=None, npz=True):
+def make_run(
+    path, copy_fractions=COPY_FRACTIONS, substrings=True, truncated=True, label=None, npz=True, data=None, seed=2
+):
     """A run directory: metrics.jsonl (+ a truncated last line), memorization.npz and config.yaml."""
     path.mkdir(parents=True, exist_ok=True)
     records = [memorization_record(s, f) for s, f in zip(STEPS, copy_fractions)]
@@ -131,7 +133,8 @@ def make_run(path, copy_fractions=COPY_FRACTIONS, substrings=True, truncated=Tru
     logger = {"class_path": "lightning.pytorch.loggers.WandbLogger", "init_args": {"project": "rhm_memo"}}
     if label is not None:
         logger["init_args"]["name"] = label
-    config = {"seed_everything": 2, "trainer": {"max_steps": 256, "logger": logger}, "data": {"L": 2, "s": 2}}
+    data = {"L": 2, "s": 2} if data is None else data
+    config = {"seed_everything": seed, "trainer": {"max_steps": 256, "logger": logger}, "data": data}
     (path / "config.yaml").write_text(yaml.safe_dump(config))
     return path
 
@@ -243,17 +246,19 @@ def test_summary_table_custom_taus_and_missing_substrings(tmp_path):
 def test_main_draws_every_figure_with_every_run(tmp_path, capsys):
     """`rhm-memo report A B --out DIR`: each figure is a PNG and an SVG holding both runs; summary.md lists them."""
     a = make_run(tmp_path / "a", label="run-alpha")
-    b = make_run(tmp_path / "b", copy_fractions=[f / 2 for f in COPY_FRACTIONS], label="run-beta")
+    halves = [f / 2 for f in COPY_FRACTIONS]
+    b = make_run(tmp_path / "b", copy_fractions=halves, label="run-beta", data={"L": 2, "s": 2, "m": 3})
     with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG text stays searchable
         summary = main([str(a), str(b), "--out", str(tmp_path / "rep")])
     assert summary == tmp_path / "rep" / "summary.md" and f"wrote {summary}" in capsys.readouterr().out
-    stems = ["copy_fraction", "block_copies", "slop_kl", "memorized_by_quantile", "overproduction"]
+    stems = ["copy_fraction", "block_copies", "slop_kl", "memorized_by_quantile", "overproduction", "by_setting"]
     assert len(FIGURES) == len(stems)
     for stem in stems:
         paths = [tmp_path / "rep" / f"{stem}.png", tmp_path / "rep" / f"{stem}.svg"]
         assert_figure_files(paths)
         svg = paths[1].read_text()
-        assert "run-alpha" in svg and "run-beta" in svg, stem
+        names = ("data.m=—", "data.m=3") if stem == "by_setting" else ("run-alpha", "run-beta")
+        assert all(name in svg for name in names), stem
     text = summary.read_text()
     assert ": skipped (" not in text and "truncated last line of metrics.jsonl skipped" in text
     assert all(f"({stem}.png)" in text and f"({stem}.svg)" in text for stem in stems)
@@ -302,3 +307,47 @@ def test_matplotlib_is_imported_only_inside_functions():
     top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     names = [a.name for n in top for a in n.names] + [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
     assert not any(name.startswith("matplotlib") for name in names)
+
+
+# ---------------------------------------------------------------------------------------------------------- seeds
+def test_group_runs_ignores_seeds_and_logging_and_labels_by_what_differs(tmp_path):
+    """Runs that differ only in seeds and logger form one group; the label names the keys that differ."""
+    a1 = make_run(tmp_path / "a1", label="x", seed=1, data={"L": 2, "zipf_exponent": 0.0, "seed_data": 1})
+    b1 = make_run(tmp_path / "b1", label="y", seed=1, data={"L": 2, "zipf_exponent": 1.0, "seed_data": 1})
+    a2 = make_run(tmp_path / "a2", label="z", seed=2, data={"L": 2, "zipf_exponent": 0.0, "seed_data": 2})
+    lone = make_run(tmp_path / "lone")
+    (lone / "config.yaml").unlink()
+    groups = report.group_runs(load_runs([a1, b1, a2, lone]))
+    assert [g.label for g in groups] == ["data.zipf_exponent=0.0", "data.zipf_exponent=1.0", "lone"]
+    assert [[r.path.name for r in g.runs] for g in groups] == [["a1", "a2"], ["b1"], ["lone"]]
+    assert [g.label for g in report.group_runs(load_runs([a1, a2]))] == ["all runs"]
+
+
+def test_run_statistics_match_the_records(run_dir):
+    run = load_run(run_dir)
+    stats = report.run_statistics(run)
+    assert [stats[f"onset τ={t}"] for t in (0.1, 0.5, 0.9)] == onsets(run)
+    assert stats["copy fraction"] == 0.85
+    first = next(r for r in run.memorization if r["copy_fraction"] >= 0.1)
+    assert stats["auc_ever@τ=0.1"] == first["auc_ever"] and stats["auc_ever"] == run.memorization[-1]["auc_ever"]
+    assert stats["slop h=1"] == 2.0 and stats["slop peak h=1"] == 2.0  # slop grows: the last is the peak
+    assert stats["slop h=2"] == 4.0
+
+
+def test_group_table_means_sds_and_never(tmp_path):
+    """mean ± sample sd over the runs of a group; onsets not reached are counted, not averaged."""
+    fast = make_run(tmp_path / "s1", seed=1)
+    slow = make_run(tmp_path / "s2", seed=2, copy_fractions=[min(1.0, 1.05 * f) for f in COPY_FRACTIONS])
+    never = make_run(tmp_path / "s3", seed=3, copy_fractions=[f / 10 for f in COPY_FRACTIONS])
+    runs = load_runs([fast, slow, never])
+    table = report.group_table(report.group_runs(runs))
+    lines = table.splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    row = dict(zip(header, (c.strip() for c in lines[2].strip("|").split("|"))))
+    assert row["runs"] == "3"
+    copy = [0.85, 1.05 * 0.85, 0.085]
+    assert row["copy fraction"] == f"{np.mean(copy):.3f} ± {np.std(copy, ddof=1):.3f}"
+    o = [report.onsets(r)[1] for r in runs]
+    assert o[2] is None and row["onset τ=0.5"].endswith("(1 never)")
+    assert row["onset τ=0.5"].startswith(f"{report._fmt_step(np.mean(o[:2]))} ± ")
+    assert row["onset τ=0.9"].startswith("never") or "never" in row["onset τ=0.9"]
