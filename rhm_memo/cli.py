@@ -9,6 +9,8 @@
   (or load) its strings and print a summary. Other top-level keys of the config are ignored.
 * ``rhm-memo report RUN_DIR [RUN_DIR ...] --out DIR``: figures and a summary table from the runs' local
   records (``rhm_memo.report``, needs the ``plots`` extra).
+* ``rhm-memo grid SWEEP.yaml [...] [--seeds K ...] [--jobs N] [--dry-run]``: run the grid of W&B sweep files
+  locally, one ``rhm-memo fit`` subprocess per point, into ``runs/rhm_memo/NAME/`` (``rhm_memo.grid``).
 """
 
 from __future__ import annotations
@@ -158,5 +160,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         from rhm_memo.report import main as report_main  # matplotlib is an optional extra
 
         report_main(argv[1:])
+        return
+    if argv and argv[0] == "grid":
+        from rhm_memo.grid import main as grid_main
+
+        code = grid_main(argv[1:])
+        if code:
+            raise SystemExit(code)
         return
     cli_main(argv)

@@ -3,14 +3,19 @@
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
+import torch
 import yaml
 
 from rhm_memo.cli import cli_main, main, run_data
+from rhm_memo.grid import is_sweep_config
+from rhm_memo.rhm.zipf import zipf_probs
 
-CONFIGS = sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml"))
-QUICKSTART = Path(__file__).parents[1] / "configs" / "quickstart.yaml"
+CONFIG_DIR = Path(__file__).parents[1] / "configs"
+CONFIGS = sorted(CONFIG_DIR.rglob("*.yaml"))
+QUICKSTART = CONFIG_DIR / "quickstart.yaml"
 
 
 def test_data_command_prints_summary(tmp_path, capsys):
@@ -54,24 +59,120 @@ SHRINK = [
     "--data.test_size=16",
     "--data.cache_dir=null",
 ]
+SHRUNK_DATA_KEYS = {"train_size", "test_size", "cache_dir"}
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(p.parents[1])))
-def test_every_config_parses_and_instantiates(path, tmp_path):
-    """Every YAML in configs/ builds its trainer, model and data (full configs shrunk, litgpt/hydra-style)."""
-    cfg = yaml.safe_load(path.read_text())
-    args = ["--config", str(path)]
-    if "model" not in cfg:  # a trainer-only config is used on top of a full one
-        args = ["--config", str(QUICKSTART), "--config", str(path)]
-    net = (cfg.get("model") or {}).get("net", {}).get("class_path", "")
-    if "width" in str(cfg.get("model", {}).get("net", "")):
-        args.append("--model.net.init_args.width=8")
-    if "Transformer" in net:
+def load(path: Path) -> dict:
+    """A YAML file as a dict."""
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def is_full(cfg: dict) -> bool:
+    """A full config builds a model and data by itself; any other config is an overlay on one."""
+    return "model" in cfg and "data" in cfg and "net" in (cfg["model"] or {})
+
+
+def bases(path: Path) -> list[Path]:
+    """The full configs an overlay is layered on: those of the nearest folder (its own or above) that has one."""
+    for folder in path.parents:
+        found = sorted(p for p in folder.glob("*.yaml") if p != path and is_full(load(p)))
+        if found or folder == CONFIG_DIR:
+            return found
+    return []
+
+
+def cases() -> list[tuple[Path, Path | None]]:
+    """(config, base) pairs: every full config alone, every overlay on each of its bases; sweep files excluded."""
+    pairs = []
+    for path in CONFIGS:
+        cfg = load(path)
+        if is_sweep_config(cfg):
+            continue
+        pairs += [(path, None)] if is_full(cfg) else [(path, base) for base in bases(path)]
+    return pairs
+
+
+def shrink_args(cfgs: list[dict]) -> list[str]:
+    """Arguments that make the backbone of the layered configs tiny (width, depth, heads)."""
+    net = next((c["model"]["net"] for c in reversed(cfgs) if "net" in (c.get("model") or {})), {})
+    init_args = net.get("init_args") or {}
+    args = ["--model.net.init_args.width=8"] if "width" in init_args else []
+    if "Transformer" in net.get("class_path", ""):
         args += ["--model.net.init_args.depth=1", "--model.net.init_args.heads=2"]
-    cli = cli_main([*args, *SHRINK, f"--trainer.default_root_dir={tmp_path}"], run=False)
+    return args
+
+
+def instantiate(paths: list[Path], tmp_path: Path):
+    """Build the trainer, model and data of the layered configs, shrunk, without running anything."""
+    args = [a for p in paths for a in ("--config", str(p))] + shrink_args([load(p) for p in paths])
+    with mock.patch.object(sys, "argv", ["rhm-memo"]):  # pytest's own arguments are not the CLI's
+        return cli_main([*args, *SHRINK, f"--trainer.default_root_dir={tmp_path}"], run=False)
+
+
+def _case_id(case: tuple[Path, Path | None]) -> str:
+    """``paper/variations/iid.yaml+paper/unet.yaml``-style test ids."""
+    path, base = case
+    name = str(path.relative_to(CONFIG_DIR))
+    return name if base is None else f"{name}+{base.relative_to(CONFIG_DIR)}"
+
+
+@pytest.mark.parametrize("case", cases(), ids=_case_id)
+def test_every_config_parses_and_instantiates(case, tmp_path):
+    """Every config in configs/ builds its trainer, model and data, an overlay on top of each of its bases.
+
+    Full configs are shrunk (litgpt/hydra-style); the layered configs' data sections must all land in the data
+    module. Sweep files (top-level `method:`/`parameters:`) are W&B sweeps, checked in tests/test_grid.py.
+    """
+    path, base = case
+    paths = [path] if base is None else [base, path]
+    cli = instantiate(paths, tmp_path)
     assert cli.model.vocab_size == cli.datamodule.vocab_size
     assert cli.model.seq_len == cli.datamodule.seq_len
-    if "data" in cfg:
-        for key in ("v", "n", "m", "s", "L"):
-            if key in cfg["data"]:
-                assert cli.datamodule.hparams[key] == cfg["data"][key]
+    data = {k: v for p in paths for k, v in (load(p).get("data") or {}).items()}
+    for key, value in data.items():
+        if key not in SHRUNK_DATA_KEYS:
+            assert cli.datamodule.hparams[key] == value, key
+
+
+def test_config_cases_cover_overlays():
+    """Overlays are layered on their bases: paper variations on both paper configs, ddp.yaml on quickstart."""
+    pairs = {_case_id(c) for c in cases()}
+    for variation in (CONFIG_DIR / "paper" / "variations").glob("*.yaml"):
+        for base in ("unet", "transformer"):
+            assert f"paper/variations/{variation.name}+paper/{base}.yaml" in pairs
+    assert "trainer/ddp.yaml+quickstart.yaml" in pairs
+    assert not any(name.startswith("sweeps/") for name in pairs)
+
+
+#: What each paper variation must change: Zipf levels (others uniform), unique, the diffusion process.
+VARIATIONS = {
+    "uniform.yaml": {"zipf_levels": set()},
+    "zipf_top.yaml": {"zipf_levels": {1}},
+    "zipf_bottom.yaml": {"zipf_levels": {4}},
+    "zipf_all.yaml": {"zipf_levels": {1, 2, 3, 4}},
+    "iid.yaml": {"unique": False},
+    "masked.yaml": {"process": "MaskedDiffusion"},
+}
+PAPER_DEFAULTS = {"zipf_levels": {1}, "unique": True, "process": "UniformDiffusion"}
+
+
+@pytest.mark.parametrize("base", ["unet.yaml", "transformer.yaml"])
+@pytest.mark.parametrize("variation", sorted((CONFIG_DIR / "paper/variations").glob("*.yaml")), ids=lambda p: p.name)
+def test_paper_variation_changes_what_it_says(variation, base, tmp_path):
+    """Each overlay of configs/paper/variations/ changes the paper setting (U-Net or transformer) as its name says."""
+    assert variation.name in VARIATIONS, f"add {variation.name} and what it changes to VARIATIONS"
+    base_path = CONFIG_DIR / "paper" / base
+    expected = {**PAPER_DEFAULTS, **VARIATIONS[variation.name]}
+    cli = instantiate([base_path, variation], tmp_path)
+    grammar = cli.datamodule.grammar
+    zipf = set()
+    for level, probs in enumerate(grammar.rule_probs, start=1):
+        if not torch.allclose(probs, torch.full_like(probs, 1 / grammar.m)):
+            torch.testing.assert_close(
+                probs, zipf_probs(grammar.m, cli.datamodule.hparams.zipf_exponent).expand_as(probs)
+            )
+            zipf.add(level)
+    assert zipf == expected["zipf_levels"]
+    assert cli.datamodule.hparams.unique is expected["unique"]
+    assert type(cli.model.process).__name__ == expected["process"]
+    assert type(cli.model.net).__name__ == load(base_path)["model"]["net"]["class_path"].rsplit(".", 1)[1]

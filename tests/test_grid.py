@@ -1,0 +1,263 @@
+"""rhm-memo grid: sweep files, grid expansion, names, commands, the runner's skip/force/records, every sweep file."""
+
+import json
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import yaml
+from lightning.pytorch.loggers import WandbLogger
+
+from rhm_memo import grid
+from rhm_memo.cli import cli_main
+from rhm_memo.cli import main as cli_entry
+
+REPO = Path(__file__).parents[1]
+QUICKSTART = REPO / "configs" / "quickstart.yaml"
+SWEEPS = sorted(p for p in (REPO / "configs").rglob("*.yaml") if grid.is_sweep_config(yaml.safe_load(p.read_text())))
+#: A fake program: prints its thread setting and exits with the code given as ``--code=N``.
+EXIT_WITH_CODE = "import os, sys; print('threads', os.environ['OMP_NUM_THREADS']); sys.exit(int(sys.argv[1][7:]))"
+
+
+def write_sweep(path: Path, parameters: dict, command: list | None = None, **keys) -> Path:
+    """Write a sweep file (default command: quickstart + ${args}) and return its path."""
+    command = command or ["${env}", "${program}", "fit", "--config", str(QUICKSTART), "${args}"]
+    config = {"name": path.stem, "method": "grid", "program": "rhm-memo", "command": command, **keys}
+    path.write_text(yaml.safe_dump({**config, "parameters": parameters}, sort_keys=False))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------- expansion
+def test_grid_is_the_cartesian_product_in_file_order():
+    """Every combination once, the last key varying fastest; `value:` keys are constant."""
+    points = grid.grid_points({"a": [1, 2], "b": ["x", "y", "z"], "c": [True]})
+    assert len(points) == 6
+    assert [(p["a"], p["b"]) for p in points] == [(1, "x"), (1, "y"), (1, "z"), (2, "x"), (2, "y"), (2, "z")]
+    assert all(p["c"] is True and list(p) == ["a", "b", "c"] for p in points)
+
+
+def test_load_sweep_reads_values_and_value(tmp_path):
+    """`values: [...]` and `value: x` both become lists; the name defaults to the file stem."""
+    path = write_sweep(tmp_path / "s.yaml", {"data.train_size": {"values": [8, 16]}, "seed_everything": {"value": 2}})
+    sweep = grid.load_sweep(path)
+    assert sweep.name == "s" and sweep.program == "rhm-memo"
+    assert sweep.parameters == {"data.train_size": [8, 16], "seed_everything": [2]}
+    assert len(grid.plan(sweep, tmp_path)) == 2
+
+
+@pytest.mark.parametrize(
+    ("parameters", "command", "method", "message"),
+    [
+        ({"a": {"values": [1]}}, None, "random", "only `method: grid`"),
+        ({}, None, "grid", "`parameters:` is empty"),
+        ({"lr": {"min": 0.1, "max": 1.0}}, None, "grid", "parameter 'lr' must be"),
+        ({"opt": {"parameters": {"lr": {"value": 1}}}}, None, "grid", "parameter 'opt' must be"),
+        ({"a": {"values": []}}, None, "grid", "parameter 'a': `values` must be a non-empty list"),
+        ({"a": {"values": [1, None]}}, None, "grid", "parameter 'a': W&B passes a null"),
+        ({"a": {"values": [1, 1]}}, None, "grid", "parameter 'a': repeated values"),
+        ({"a": {"value": 1}}, ["${program}", "fit", "${args_json}"], "grid", "'${args_json}'"),
+        ({"a": {"value": 1}}, ["${program}", "--x=${args}"], "grid", "'--x=${args}'"),
+    ],
+)
+def test_load_sweep_errors_name_the_file_and_parameter(tmp_path, parameters, command, method, message):
+    """What rhm-memo grid cannot run is rejected with the file's name and the reason."""
+    path = write_sweep(tmp_path / "bad.yaml", parameters, command, method=method)
+    with pytest.raises(grid.SweepError, match=r"bad\.yaml") as err:
+        grid.load_sweep(path)
+    assert message in str(err.value)
+
+
+def test_load_sweep_rejects_missing_files_configs_and_commandless_sweeps(tmp_path):
+    """A missing file, a LightningCLI config and a sweep without `command:` are clear errors."""
+    with pytest.raises(grid.SweepError, match="no such sweep file"):
+        grid.load_sweep(tmp_path / "missing.yaml")
+    with pytest.raises(grid.SweepError, match="not a W&B sweep file"):
+        grid.load_sweep(QUICKSTART)
+    (tmp_path / "broken.yaml").write_text("method: [grid\n")
+    with pytest.raises(grid.SweepError, match="not valid YAML"):
+        grid.load_sweep(tmp_path / "broken.yaml")
+    (tmp_path / "nocmd.yaml").write_text("method: grid\nparameters: {a: {value: 1}}\n")
+    with pytest.raises(grid.SweepError, match="needs a `command:` list"):
+        grid.load_sweep(tmp_path / "nocmd.yaml")
+
+
+def test_seeds_replicate_every_point(tmp_path):
+    """--seeds k sets seed_everything and data.seed_data to k for every point, point-major; names end in -sK."""
+    path = write_sweep(
+        tmp_path / "rep.yaml", {"data.zipf_exponent": {"values": [0.0, 1.0]}, "seed_everything": {"value": 2}}
+    )
+    runs = grid.plan(grid.load_sweep(path), tmp_path, seeds=[1, 2, 3])
+    assert [(r.params["data.zipf_exponent"], r.seed) for r in runs] == [(a, s) for a in (0.0, 1.0) for s in (1, 2, 3)]
+    assert all(r.params["seed_everything"] == r.params["data.seed_data"] == r.seed for r in runs)
+    assert runs[0].name == "rep-zipf_exponent0.0-s1"
+    assert "--seed_everything=1" in runs[0].command and "--data.seed_data=1" in runs[0].command
+    varied = write_sweep(tmp_path / "varied.yaml", {"seed_everything": {"values": [1, 2]}})
+    with pytest.raises(grid.SweepError, match="already varies"):
+        grid.plan(grid.load_sweep(varied), tmp_path, seeds=[1])
+
+
+# ---------------------------------------------------------------------------------------------------------- names
+def test_names_are_sanitized_readable_and_unique(tmp_path):
+    """Names keep [A-Za-z0-9_.-] and the swept keys' last components; collisions get a short hash."""
+    assert grid.sanitize("a/b c:d") == "a_b_c_d"
+    assert [grid.value_token(v) for v in (1.0, True, [1, 4], "bf16-mixed")] == ["1.0", "true", "1_4", "bf16-mixed"]
+    path = write_sweep(
+        tmp_path / "zipf exponent.yaml",
+        {"data.zipf_exponent": {"values": [1.0, 10]}, "data.zipf_levels": {"value": [1]}},
+        name="zipf exponent",
+    )
+    names = [r.name for r in grid.plan(grid.load_sweep(path), tmp_path)]
+    assert names == ["zipf_exponent-zipf_exponent1.0", "zipf_exponent-zipf_exponent10"]
+    clash = write_sweep(tmp_path / "clash.yaml", {"trainer.precision": {"values": ["a/b", "a b", "c"]}})
+    names = [r.name for r in grid.plan(grid.load_sweep(clash), tmp_path)]
+    assert len(set(names)) == 3 and names[2] == "clash-precisionc"
+    assert names[0].startswith("clash-precisiona_b-") and names[1].startswith("clash-precisiona_b-")
+
+
+# ---------------------------------------------------------------------------------------------------------- commands
+def test_command_macros_are_substituted_as_wandb_does(tmp_path):
+    """${env} vanishes, ${interpreter} and rhm-memo/${program} run this Python, ${args*} match W&B's formatting."""
+    from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
+
+    command = ["${env}", "${interpreter}", "-V", "rhm-memo", "${program}", "fit", "${args}", "${args_no_hyphens}"]
+    path = write_sweep(
+        tmp_path / "m.yaml", {"a.b": {"value": 1.0}, "c": {"value": True}, "d": {"value": [1, 4]}}, command
+    )
+    sweep = grid.load_sweep(path)
+    params = grid.grid_points(sweep.parameters)[0]
+    argv = grid.expand_command(sweep, params)
+    this = [sys.executable, "-m", "rhm_memo"]
+    assert argv[:9] == [sys.executable, "-V", *this, *this, "fit"]
+    wandb_args = create_sweep_command_args({"args": {k: {"value": v} for k, v in params.items()}})
+    assert argv[9:] == wandb_args["args"] + wandb_args["args_no_hyphens"]
+    assert argv[9:12] == ["--a.b=1.0", "--c=True", "--d=[1, 4]"]
+
+
+def test_plan_appends_logger_overrides_then_extra_args(tmp_path):
+    """Each command ends with the W&B logger overrides (offline, save_dir, id, name) and then --set arguments."""
+    path = write_sweep(tmp_path / "p.yaml", {"data.train_size": {"values": [8, 16]}})
+    extra = grid.set_args(["trainer.max_steps=4", "data.cache_dir=null"])
+    run = grid.plan(grid.load_sweep(path), tmp_path / "root", extra=extra)[0]
+    prefix = "--trainer.logger.init_args."
+    assert run.command[-6:] == [
+        f"{prefix}save_dir={tmp_path / 'root'}",
+        f"{prefix}id={run.name}",
+        f"{prefix}name={run.name}",
+        f"{prefix}offline=true",
+        "--trainer.max_steps=4",
+        "--data.cache_dir=null",
+    ]
+    assert run.run_dir == tmp_path / "root" / "rhm_memo" / run.name
+    with pytest.raises(grid.SweepError, match="expected KEY=VALUE"):
+        grid.set_args(["trainer.max_steps"])
+
+
+def test_run_directory_follows_the_configured_project(tmp_path):
+    """The project of the run directory is the last one set by the command's configs or arguments."""
+    config = tmp_path / "project.yaml"
+    config.write_text("trainer:\n  logger:\n    init_args:\n      project: mine\n")
+    assert grid.logger_project(["fit", "--config", str(QUICKSTART)]) == "rhm_memo"
+    assert grid.logger_project(["fit", "--config", str(QUICKSTART), f"--config={config}"]) == "mine"
+    assert grid.logger_project(["fit", "--config", str(config), "--trainer.logger.init_args.project=p2"]) == "p2"
+
+
+# ---------------------------------------------------------------------------------------------------------- running
+def test_runner_skips_done_runs_records_and_fails(tmp_path, capsys):
+    """A failed run does not stop the grid; the exit code says so; done runs are skipped unless --force."""
+    command = ["${interpreter}", "-c", EXIT_WITH_CODE, "${args}"]
+    path = write_sweep(tmp_path / "fake.yaml", {"code": {"values": [0, 3]}}, command)
+    root = tmp_path / "root"
+    argv = [str(path), "--root", str(root), "--threads", "1"]
+    ok, failed = root / "rhm_memo" / "fake-code0", root / "rhm_memo" / "fake-code3"
+
+    assert grid.main([*argv, "--dry-run"]) == 0
+    assert "OMP_NUM_THREADS=1" in capsys.readouterr().out and not root.exists()
+
+    assert grid.main(argv) == 1
+    out = capsys.readouterr().out
+    assert "fake-code0  ok" in out and "fake-code3  failed      3" in out
+    records = [json.loads(line) for line in (root / "grid-fake.jsonl").read_text().splitlines()]
+    assert sorted((r["name"], r["rc"], r["params"]["code"]) for r in records) == [
+        ("fake-code0", 0, 0),
+        ("fake-code3", 3, 3),
+    ]
+    assert all(r["command"][-1] == "--trainer.logger.init_args.offline=true" and r["seconds"] >= 0 for r in records)
+    assert (ok / "done").is_file() and not (failed / "done").exists()
+    assert "threads 1" in (ok / "grid.log").read_text()
+
+    assert grid.main(argv) == 1  # the failed run again, the done one skipped
+    assert "fake-code0  skipped" in capsys.readouterr().out
+    assert len((root / "grid-fake.jsonl").read_text().splitlines()) == 3
+
+    assert grid.main([*argv, "--force", "--jobs", "2"]) == 1
+    assert len((root / "grid-fake.jsonl").read_text().splitlines()) == 5
+    assert (ok / "grid.log").read_text().count("threads 1") == 2  # the log is appended to
+
+
+def test_main_reports_errors(tmp_path, capsys):
+    """Missing files, duplicate sweep names and a bad --jobs are errors, from `rhm-memo grid` too."""
+    assert grid.main([str(tmp_path / "missing.yaml")]) == 2
+    assert "no such sweep file" in capsys.readouterr().err
+    a = write_sweep(tmp_path / "a.yaml", {"x": {"value": 1}}, name="same")
+    b = write_sweep(tmp_path / "b.yaml", {"x": {"value": 2}}, name="same")
+    assert grid.main([str(a), str(b), "--dry-run"]) == 2
+    assert "sweep names must differ" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        grid.main([str(a), "--jobs", "0"])
+    assert exc.value.code == 2 and "--jobs: expected a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        cli_entry(["grid", str(tmp_path / "missing.yaml")])
+    assert exc.value.code == 2
+
+
+# ---------------------------------------------------------------------------------------------------------- sweep files
+def shrink_args(argv: list[str]) -> list[str]:
+    """Arguments that make the backbone of the command's configs tiny (width, depth, heads)."""
+    configs = [yaml.safe_load(Path(argv[i + 1]).read_text()) for i, a in enumerate(argv) if a == "--config"]
+    net = next((c["model"]["net"] for c in reversed(configs) if "net" in (c.get("model") or {})), {})
+    args = ["--model.net.init_args.width=8"] if "width" in (net.get("init_args") or {}) else []
+    if "Transformer" in net.get("class_path", ""):
+        args += ["--model.net.init_args.depth=1", "--model.net.init_args.heads=2"]
+    return args
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: str(p.relative_to(REPO / "configs")))
+def test_every_sweep_file_expands_and_its_first_command_parses(path, tmp_path, monkeypatch):
+    """Every sweep file expands; its first run's command builds with our CLI, logger overrides and values included."""
+    monkeypatch.chdir(REPO)  # the commands name configs relative to the repository root
+    sweep = grid.load_sweep(path)
+    runs = grid.plan(sweep, tmp_path, seeds=None)
+    assert len(runs) == len(grid.grid_points(sweep.parameters)) and len({r.name for r in runs}) == len(runs)
+    run = runs[0]
+    args = run.command[run.command.index("fit") + 1 :]
+    shrink = ["--trainer.accelerator=cpu", "--trainer.devices=1", "--data.cache_dir=null", *shrink_args(args)]
+    with mock.patch.object(sys, "argv", ["rhm-memo"]):
+        cli = cli_main([*args, *shrink], run=False)
+    for key, value in run.params.items():
+        assert cli.config[key] == value, key
+    logger = cli.trainer.logger
+    assert isinstance(logger, WandbLogger)
+    assert (logger.save_dir, logger.version, logger.name) == (str(tmp_path), run.name, run.run_dir.parent.name)
+    assert cli.config["trainer.logger.init_args.offline"] is True
+
+
+@pytest.mark.slow
+def test_end_to_end_tiny_grid(tmp_path, monkeypatch, capsys):
+    """Two tiny quickstart runs, two at a time: each run directory holds its records and its overridden config."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    path = write_sweep(tmp_path / "tiny.yaml", {"data.zipf_exponent": {"values": [0.0, 1.0]}})
+    tiny = ["trainer.max_steps=4", "data.train_size=32", "data.test_size=16", "data.cache_dir=null"]
+    tiny += ["model.process.init_args.num_steps=10"]
+    argv = [str(path), "--root", str(tmp_path / "runs"), "--jobs", "2", "--threads", "1"]
+    argv += [arg for pair in tiny for arg in ("--set", pair)]
+    assert grid.main(argv) == 0, capsys.readouterr().out
+    for exponent in (0.0, 1.0):
+        run_dir = tmp_path / "runs" / "rhm_memo" / f"tiny-zipf_exponent{exponent}"
+        assert (run_dir / "done").is_file() and (run_dir / "metrics.jsonl").is_file()
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        assert config["data"]["zipf_exponent"] == exponent and config["trainer"]["max_steps"] == 4
+        assert config["trainer"]["logger"]["init_args"]["id"] == run_dir.name
+    capsys.readouterr()
+    assert grid.main(argv) == 0  # restarted: nothing left to run
+    assert capsys.readouterr().out.count("skipped") == 2
