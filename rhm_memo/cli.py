@@ -152,6 +152,7 @@ def _pop_config(argv: list[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the ``rhm-memo`` command line."""
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "data":
         run_data(argv[1:])
@@ -168,4 +169,4 @@ def main(argv: Sequence[str] | None = None) -> None:
         if code:
             raise SystemExit(code)
         return
-    cli_main(argv)
+    cli_main(None if from_command_line else argv)  # LightningCLI reads sys.argv itself (no args-and-argv warning)

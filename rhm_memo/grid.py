@@ -161,10 +161,17 @@ def value_token(value: Any) -> str:
 
 def run_name(sweep: Sweep, params: dict[str, Any], seed: int | None) -> str:
     """``SWEEP-KEYvalue-...-sSEED`` from the swept keys' last components, e.g. ``zipf-exponent-zipf_exponent1.0-s2``."""
-    parts = [sweep.name] + [key.split(".")[-1] + value_token(params[key]) for key in _swept(sweep)]
+    parts = [sweep.name] + [_name_part(key, params[key]) for key in _swept(sweep)]
     if seed is not None:
         parts.append(f"s{seed}")
     return "-".join(sanitize(part) for part in parts)
+
+
+def _name_part(key: str, value: Any) -> str:
+    """``zipf_exponent1.0`` for ``data.zipf_exponent: 1.0``; a swept ``config`` file is named by its stem alone."""
+    if key == "config":
+        return Path(str(value)).stem
+    return key.split(".")[-1] + value_token(value)
 
 
 def _swept(sweep: Sweep) -> list[str]:

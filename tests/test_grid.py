@@ -115,6 +115,17 @@ def test_names_are_sanitized_readable_and_unique(tmp_path):
     assert names[0].startswith("clash-precisiona_b-") and names[1].startswith("clash-precisiona_b-")
 
 
+def test_a_swept_config_file_names_the_run_and_comes_after_the_base_config(tmp_path):
+    """`config: {values: [overlay files]}` layers one overlay per run after the base; runs are named by its stem."""
+    overlays = [str(tmp_path / "uniform.yaml"), str(tmp_path / "zipf2.yaml")]
+    path = write_sweep(tmp_path / "repro.yaml", {"config": {"values": overlays}})
+    runs = grid.plan(grid.load_sweep(path), tmp_path, seeds=[1])
+    assert [r.name for r in runs] == ["repro-uniform-s1", "repro-zipf2-s1"]
+    command = runs[1].command
+    base, overlay = command.index(str(QUICKSTART)), command.index(f"--config={overlays[1]}")
+    assert command[base - 1] == "--config" and base < overlay < command.index("--seed_everything=1")
+
+
 # ---------------------------------------------------------------------------------------------------------- commands
 def test_command_macros_are_substituted_as_wandb_does(tmp_path):
     """${env} vanishes, ${interpreter} and rhm-memo/${program} run this Python, ${args*} match W&B's formatting."""
