@@ -307,6 +307,23 @@ def group_table(groups: Sequence[Group], taus: Sequence[float] = TAUS) -> str:
     return "\n".join(rows)
 
 
+def slop_table(group: Group) -> str:
+    """A markdown table of the slop index per height (columns) at each evaluation step (rows), mean ± sd over
+    the group's runs; steps that not every run evaluated show the runs that did (``(n = k)``)."""
+    heights = _heights([rec.get("heights", {}) for run in group.runs for rec in run.substrings])
+    steps = sorted({rec["step"] for run in group.runs for rec in run.substrings if rec["step"] > 0})
+    rows = ["| step | " + " | ".join(f"slop h={h}" for h in heights) + " |", "|" + "---|" * (len(heights) + 1)]
+    by_run = [{rec["step"]: rec for rec in run.substrings} for run in group.runs]
+    for step in steps:
+        records = [r[step] for r in by_run if step in r]
+        cells = [str(step) if len(records) == len(by_run) else f"{step} (n = {len(records)})"]
+        for h in heights:
+            values = [_opt((rec.get("heights", {}).get(h) or {}).get("slop_index")) for rec in records]
+            cells.append(_mean_sd(values, onset=False))
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 # ---------------------------------------------------------------------------------------------------------- figures
 def _figure(nrows: int, ncols: int, width: float = 4.2, height: float = 3.2) -> tuple[Any, Any]:
     """A matplotlib ``Figure`` (no pyplot) and its ``(nrows, ncols)`` axes."""
@@ -534,6 +551,9 @@ def write_report(run_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
     if any(len(g.runs) > 1 for g in groups):
         lines += ["## Over seeds", "", "Mean ± sample sd over the runs of each setting (runs that differ only in",
                   f"{', '.join(REPLICATE_KEYS)}).", "", group_table(groups), ""]  # fmt: skip
+        for group in groups:
+            if any(run.substrings for run in group.runs):
+                lines += [f"### Slop index over training: {group.label}", "", slop_table(group), ""]
     lines += ["## Figures", ""]
     images = []
     for title, draw, needs in FIGURES:

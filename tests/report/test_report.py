@@ -351,3 +351,19 @@ def test_group_table_means_sds_and_never(tmp_path):
     assert o[2] is None and row["onset τ=0.5"].endswith("(1 never)")
     assert row["onset τ=0.5"].startswith(f"{report._fmt_step(np.mean(o[:2]))} ± ")
     assert row["onset τ=0.9"].startswith("never") or "never" in row["onset τ=0.9"]
+
+
+def test_slop_table_rows_are_steps_and_cells_mean_over_runs(tmp_path):
+    """Rows: the substrings evaluation steps; cells: mean ± sd of the slop index over the group's runs."""
+    runs = load_runs([make_run(tmp_path / f"r{k}", seed=k, truncated=False) for k in (1, 2)])
+    with (runs[1].path / "metrics.jsonl").open("a") as f:  # only r2 evaluates step 512
+        f.write(json.dumps(substrings_record(512, 7.0)) + "\n")
+    runs = load_runs([r.path for r in runs])
+    (group,) = report.group_runs(runs)
+    lines = report.slop_table(group).splitlines()
+    assert lines[0] == "| step | slop h=1 | slop h=2 |"
+    steps = [line.split("|")[1].strip() for line in lines[2:]]
+    assert steps == [*map(str, SUBSTRING_STEPS), "512 (n = 1)"]
+    expected = runs[0].substrings[0]["heights"]["1"]["slop_index"]
+    assert lines[2].split("|")[2].strip() == f"{expected:.3f} ± 0.000"
+    assert lines[-1].split("|")[2].strip() == f"{runs[1].substrings[-1]['heights']['1']['slop_index']:.3f}"
