@@ -257,7 +257,8 @@ def group_runs(runs: Sequence[Run]) -> list[Group]:
 def run_statistics(run: Run, taus: Sequence[float] = TAUS) -> dict[str, float | None]:
     """The numbers the seed table averages: onsets, final copy fraction and AUCs, and slop per height.
 
-    ``auc_ever@τ`` is ``auc_ever`` at the first evaluation whose copy fraction reaches ``taus[0]`` (which
+    ``auc_ever`` ranks training strings by log-prob, ``auc_commonness`` by substring commonness (both at the
+    last evaluation); ``auc_ever@τ`` is ``auc_ever`` at the first evaluation whose copy fraction reaches ``taus[0]`` (which
     training strings are memorized first); ``slop peak h`` the largest slop index over the evaluations.
     """
     last = run.memorization[-1] if run.memorization else {}
@@ -266,6 +267,7 @@ def run_statistics(run: Run, taus: Sequence[float] = TAUS) -> dict[str, float | 
     stats["auc_ever"] = _opt(last.get("auc_ever"))
     first = next((r for r in run.memorization if r["step"] > 0 and _num(r.get("copy_fraction")) >= taus[0]), {})
     stats[f"auc_ever@τ={taus[0]:g}"] = _opt(first.get("auc_ever"))
+    stats["auc_commonness"] = _opt(last.get("auc_commonness_ever"))
     stats["spearman"] = _opt(last.get("spearman_first_step"))
     for h in _heights([r.get("heights", {}) for r in run.substrings]):
         _, slop = _series(run.substrings, lambda r, h=h: r["heights"][h]["slop_index"])

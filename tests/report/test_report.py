@@ -330,6 +330,7 @@ def test_run_statistics_match_the_records(run_dir):
     assert stats["copy fraction"] == 0.85
     first = next(r for r in run.memorization if r["copy_fraction"] >= 0.1)
     assert stats["auc_ever@τ=0.1"] == first["auc_ever"] and stats["auc_ever"] == run.memorization[-1]["auc_ever"]
+    assert stats["auc_commonness"] == run.memorization[-1]["auc_commonness_ever"]
     assert stats["slop h=1"] == 2.0 and stats["slop peak h=1"] == 2.0  # slop grows: the last is the peak
     assert stats["slop h=2"] == 4.0
 
