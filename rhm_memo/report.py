@@ -229,8 +229,8 @@ def _setting(run: Run) -> dict[str, str] | None:
 def group_runs(runs: Sequence[Run]) -> list[Group]:
     """Group runs that differ only in ``REPLICATE_KEYS``, in first-seen order; runs without a config stand alone.
 
-    A group's label lists the config keys whose values differ between groups (``data.zipf_exponent=2.0``), or
-    ``"all runs"`` when there is one group.
+    A group's label lists the config keys whose values differ between groups, by their last component where
+    that is unambiguous (``zipf_exponent=2.0``), or ``"all runs"`` when there is one group.
     """
     settings: list[dict[str, str] | None] = []
     groups: list[list[Run]] = []
@@ -245,12 +245,14 @@ def group_runs(runs: Sequence[Run]) -> list[Group]:
             groups.append([run])
     known = [s for s in settings if s is not None]
     keys = sorted({k for s in known for k in s if len({s.get(k) for s in known}) > 1})
+    short = {k: k.rsplit(".", 1)[-1] for k in keys}
+    short = {k: v if list(short.values()).count(v) == 1 else k for k, v in short.items()}  # keep ambiguous keys
     labels = []
     for setting, members in zip(settings, groups):
         if setting is None:
             labels.append(members[0].name)
         else:
-            labels.append(", ".join(f"{k}={setting.get(k, '—')}" for k in keys) or "all runs")
+            labels.append(", ".join(f"{short[k]}={setting.get(k, '—')}" for k in keys) or "all runs")
     return [Group(label, members) for label, members in zip(labels, groups)]
 
 
@@ -258,8 +260,9 @@ def run_statistics(run: Run, taus: Sequence[float] = TAUS) -> dict[str, float | 
     """The numbers the seed table averages: onsets, final copy fraction and AUCs, and slop per height.
 
     ``auc_ever`` ranks training strings by log-prob, ``auc_commonness`` by substring commonness (both at the
-    last evaluation); ``auc_ever@τ`` is ``auc_ever`` at the first evaluation whose copy fraction reaches ``taus[0]`` (which
-    training strings are memorized first); ``slop peak h`` the largest slop index over the evaluations.
+    last evaluation); ``auc_ever@τ`` is ``auc_ever`` at the first evaluation whose copy fraction reaches
+    ``taus[0]`` (which training strings are memorized first); ``slop peak h`` is the largest slop index over
+    the evaluations.
     """
     last = run.memorization[-1] if run.memorization else {}
     stats: dict[str, float | None] = {f"onset τ={t:g}": o for t, o in zip(taus, onsets(run, taus))}
@@ -493,35 +496,36 @@ def plot_overproduction(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
 
 
 def plot_group_statistics(runs: Sequence[Run], out_dir: str | Path, taus: Sequence[float] = TAUS) -> list[Path]:
-    """Per setting (``group_runs``): onsets, ``auc_ever`` at the first onset and at the end, one dot per seed and
-    the mean as a bar; [] with fewer than two settings or no memorization records."""
+    """Per setting (``group_runs``, one row each): onsets, ``auc_ever`` at the first onset and at the end, one dot
+    per run and a bar at the mean; [] with fewer than two settings or no memorization records."""
     groups = group_runs(runs)
     if len(groups) < 2 or not any(r.memorization for r in runs):
         return []
     stats = [[run_statistics(run, taus) for run in g.runs] for g in groups]
-    panels = [(f"onset τ={t:g}", "onset step (log)") for t in taus]
-    panels = [p for p in panels if any(s[p[0]] is not None for group in stats for s in group)]
-    panels += [(f"auc_ever@τ={taus[0]:g}", "AUC at the first onset"), ("auc_ever", "AUC at the last step")]
-    fig, axes = _figure(1, len(panels), width=max(3.2, 0.9 * len(groups)), height=3.6)
-    x = np.arange(len(groups))
-    for ax, (key, ylabel) in zip(axes[0], panels):
+    panels = [f"onset τ={t:g}" for t in taus]
+    panels = [p for p in panels if any(s[p] is not None for group in stats for s in group)]
+    panels += [f"auc_ever@τ={taus[0]:g}", "auc_ever"]
+    fig, axes = _figure(1, len(panels), width=3.0, height=0.8 + 0.45 * len(groups))
+    y = np.arange(len(groups))[::-1]  # the first setting on top
+    for ax, key in zip(axes[0], panels):
         for i, group_stats in enumerate(stats):
             values = np.asarray([_num(s[key]) for s in group_stats])
             values = values[np.isfinite(values)]
             jitter = np.linspace(-0.15, 0.15, values.size) if values.size > 1 else np.zeros(values.size)
-            ax.plot(i + jitter, values, "o", ms=4, color=f"C{i % 10}", alpha=0.8)
+            ax.plot(values, y[i] + jitter, "o", ms=4, color=f"C{i % 10}", alpha=0.8)
             if values.size:
-                ax.hlines(values.mean(), i - 0.3, i + 0.3, color=f"C{i % 10}", lw=2)
+                ax.vlines(values.mean(), y[i] - 0.3, y[i] + 0.3, color=f"C{i % 10}", lw=2)
             never = len(group_stats) - values.size
             if never and key.startswith("onset"):
-                ax.annotate(f"{never} never", (i, 1), xycoords=("data", "axes fraction"), ha="center", va="top",
+                ax.annotate(f"{never} never", (1, y[i]), xycoords=("axes fraction", "data"), ha="right", va="center",
                             fontsize="small")  # fmt: skip
         if key.startswith("onset"):
-            ax.set_yscale("log")
+            ax.set(xscale="log", xlabel="training step")
         else:
-            ax.axhline(0.5, color="0.7", lw=0.8, zorder=0)
-        ax.set(title=key, ylabel=ylabel, xticks=x)
-        ax.set_xticklabels([g.label for g in groups], rotation=30, ha="right", fontsize="small")
+            ax.axvline(0.5, color="0.7", lw=0.8, zorder=0)
+            ax.set(xlabel="AUC (0.5: no preference)")
+        ax.set(title=key, yticks=y, ylim=(-0.6, len(groups) - 0.4))
+        ax.set_yticklabels([g.label for g in groups] if ax is axes[0, 0] else [])
     return _save(fig, out_dir, "by_setting")
 
 

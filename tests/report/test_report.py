@@ -257,7 +257,7 @@ def test_main_draws_every_figure_with_every_run(tmp_path, capsys):
         paths = [tmp_path / "rep" / f"{stem}.png", tmp_path / "rep" / f"{stem}.svg"]
         assert_figure_files(paths)
         svg = paths[1].read_text()
-        names = ("data.m=—", "data.m=3") if stem == "by_setting" else ("run-alpha", "run-beta")
+        names = ("m=—", "m=3") if stem == "by_setting" else ("run-alpha", "run-beta")
         assert all(name in svg for name in names), stem
     text = summary.read_text()
     assert ": skipped (" not in text and "truncated last line of metrics.jsonl skipped" in text
@@ -318,7 +318,7 @@ def test_group_runs_ignores_seeds_and_logging_and_labels_by_what_differs(tmp_pat
     lone = make_run(tmp_path / "lone")
     (lone / "config.yaml").unlink()
     groups = report.group_runs(load_runs([a1, b1, a2, lone]))
-    assert [g.label for g in groups] == ["data.zipf_exponent=0.0", "data.zipf_exponent=1.0", "lone"]
+    assert [g.label for g in groups] == ["zipf_exponent=0.0", "zipf_exponent=1.0", "lone"]
     assert [[r.path.name for r in g.runs] for g in groups] == [["a1", "a2"], ["b1"], ["lone"]]
     assert [g.label for g in report.group_runs(load_runs([a1, a2]))] == ["all runs"]
 
