@@ -312,21 +312,46 @@ def group_table(groups: Sequence[Group], taus: Sequence[float] = TAUS) -> str:
     return "\n".join(rows)
 
 
-def slop_table(group: Group) -> str:
-    """A markdown table of the slop index per height (columns) at each evaluation step (rows), mean ± sd over
-    the group's runs; steps that not every run evaluated show the runs that did (``(n = k)``)."""
-    heights = _heights([rec.get("heights", {}) for run in group.runs for rec in run.substrings])
-    steps = sorted({rec["step"] for run in group.runs for rec in run.substrings if rec["step"] > 0})
-    rows = ["| step | " + " | ".join(f"slop h={h}" for h in heights) + " |", "|" + "---|" * (len(heights) + 1)]
-    by_run = [{rec["step"]: rec for rec in run.substrings} for run in group.runs]
+def series_table(group: Group, monitor: str, columns: dict[str, Callable[[dict[str, Any]], Any]]) -> str:
+    """A markdown table of ``columns`` (name → getter of a record's value) of one monitor's records at each
+    evaluation step (rows, step > 0), mean ± sd over the group's runs; steps that not every run evaluated
+    show how many did (``(n = k)``)."""
+    by_run = [{rec["step"]: rec for rec in getattr(run, monitor)} for run in group.runs]
+    steps = sorted({step for records in by_run for step in records if step > 0})
+    rows = ["| step | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 1)]
     for step in steps:
         records = [r[step] for r in by_run if step in r]
         cells = [str(step) if len(records) == len(by_run) else f"{step} (n = {len(records)})"]
-        for h in heights:
-            values = [_opt((rec.get("heights", {}).get(h) or {}).get("slop_index")) for rec in records]
-            cells.append(_mean_sd(values, onset=False))
+        for get in columns.values():
+            cells.append(_mean_sd([_get(get, rec) for rec in records], onset=False))
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def _get(get: Callable[[dict[str, Any]], Any], record: dict[str, Any]) -> float | None:
+    """``get(record)`` as a number; None where the record lacks it."""
+    try:
+        return _opt(get(record))
+    except (KeyError, TypeError):
+        return None
+
+
+def slop_table(group: Group) -> str:
+    """The slop index per height (columns) at each substrings evaluation, mean ± sd over the group's runs."""
+    heights = _heights([rec.get("heights", {}) for run in group.runs for rec in run.substrings])
+    columns = {f"slop h={h}": (lambda r, h=h: r["heights"][h]["slop_index"]) for h in heights}
+    return series_table(group, "substrings", columns)
+
+
+def memorization_table(group: Group) -> str:
+    """Copy fraction, ever-memorized strings and the two AUCs at each memorization evaluation, mean ± sd."""
+    columns = {
+        "copy fraction": lambda r: r["copy_fraction"],
+        "ever memorized": lambda r: r["ever_memorized"],
+        "auc_ever (log p)": lambda r: r["auc_ever"],
+        "auc_commonness_ever": lambda r: r["auc_commonness_ever"],
+    }
+    return series_table(group, "memorization", columns)
 
 
 # ---------------------------------------------------------------------------------------------------------- figures
@@ -560,6 +585,9 @@ def write_report(run_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
         for group in groups:
             if any(run.substrings for run in group.runs):
                 lines += [f"### Slop index over training: {group.label}", "", slop_table(group), ""]
+        for group in groups:
+            if any(run.memorization for run in group.runs):
+                lines += [f"### Memorization over training: {group.label}", "", memorization_table(group), ""]
     lines += ["## Figures", ""]
     images = []
     for title, draw, needs in FIGURES:

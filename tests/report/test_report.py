@@ -368,3 +368,14 @@ def test_slop_table_rows_are_steps_and_cells_mean_over_runs(tmp_path):
     expected = runs[0].substrings[0]["heights"]["1"]["slop_index"]
     assert lines[2].split("|")[2].strip() == f"{expected:.3f} ± 0.000"
     assert lines[-1].split("|")[2].strip() == f"{runs[1].substrings[-1]['heights']['1']['slop_index']:.3f}"
+
+
+def test_memorization_table_follows_the_records(tmp_path):
+    """Copy fraction and AUCs per evaluation step, averaged over the runs; a missing value is counted, not used."""
+    runs = load_runs([make_run(tmp_path / f"m{k}", seed=k, truncated=False) for k in (1, 2)])
+    (group,) = report.group_runs(runs)
+    lines = report.memorization_table(group).splitlines()
+    assert lines[0] == "| step | copy fraction | ever memorized | auc_ever (log p) | auc_commonness_ever |"
+    assert [line.split("|")[1].strip() for line in lines[2:]] == [str(s) for s in STEPS]
+    first = [c.strip() for c in lines[2].split("|")[2:-1]]
+    assert first[0] == f"{COPY_FRACTIONS[0]:.3f} ± 0.000" and first[2] == "—"  # auc_ever is null at step 1
