@@ -522,7 +522,8 @@ def plot_overproduction(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
 
 def plot_group_statistics(runs: Sequence[Run], out_dir: str | Path, taus: Sequence[float] = TAUS) -> list[Path]:
     """Per setting (``group_runs``, one row each): onsets, ``auc_ever`` at the first onset and at the end, one dot
-    per run and a bar at the mean; [] with fewer than two settings or no memorization records."""
+    per run and a bar at the mean (onsets on a log axis when they span more than a factor 4); [] with fewer than
+    two settings or no memorization records."""
     groups = group_runs(runs)
     if len(groups) < 2 or not any(r.memorization for r in runs):
         return []
@@ -545,7 +546,8 @@ def plot_group_statistics(runs: Sequence[Run], out_dir: str | Path, taus: Sequen
                 ax.annotate(f"{never} never", (1, y[i]), xycoords=("axes fraction", "data"), ha="right", va="center",
                             fontsize="small")  # fmt: skip
         if key.startswith("onset"):
-            ax.set(xscale="log", xlabel="training step")
+            found = [_num(s[key]) for group in stats for s in group if s[key] is not None]
+            ax.set(xscale="log" if max(found) > 4 * min(found) else "linear", xlabel="training step")
         else:
             ax.axvline(0.5, color="0.7", lw=0.8, zorder=0)
             ax.set(xlabel="AUC (0.5: no preference)")
