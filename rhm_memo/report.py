@@ -420,10 +420,14 @@ def plot_block_copies(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
             test = _series(run.memorization, lambda r, h=h: r["block_copies_test"][h]["same_position"])
             if gen[0].size:
                 ax.plot(*gen, "o-", ms=3, color=f"C{i % 10}", label=run.name)
-                ax.plot(*test, "--", color=f"C{i % 10}", label=f"{run.name}: held-out")
+                ax.plot(*test, "--", color=f"C{i % 10}")
         ax.set(xscale="log", xlabel="training step", title=f"height {h}", ylim=(-0.02, 1.02))
     axes[0, 0].set_ylabel("block copies (same position)")
-    axes[0, 0].legend(fontsize="small")
+    from matplotlib.lines import Line2D
+
+    handles, _ = axes[0, 0].get_legend_handles_labels()
+    handles.append(Line2D([], [], ls="--", color="k", label="held-out strings (dashed, same colour)"))
+    fig.legend(handles=handles, loc="outside right upper", fontsize="small")  # outside: any number of runs fits
     return _save(fig, out_dir, "block_copies")
 
 
@@ -531,7 +535,8 @@ def plot_group_statistics(runs: Sequence[Run], out_dir: str | Path, taus: Sequen
     panels = [f"onset τ={t:g}" for t in taus]
     panels = [p for p in panels if any(s[p] is not None for group in stats for s in group)]
     panels += [f"auc_ever@τ={taus[0]:g}", "auc_ever"]
-    fig, axes = _figure(1, len(panels), width=3.0, height=0.8 + 0.45 * len(groups))
+    label_inches = 0.075 * max(len(g.label) for g in groups)  # room for the setting labels left of the first panel
+    fig, axes = _figure(1, len(panels), width=3.0 + label_inches / len(panels), height=0.8 + 0.45 * len(groups))
     y = np.arange(len(groups))[::-1]  # the first setting on top
     for ax, key in zip(axes[0], panels):
         for i, group_stats in enumerate(stats):

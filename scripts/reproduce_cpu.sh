@@ -13,7 +13,7 @@ report() {  # report NAME OVERLAY...: one report over the runs of these overlays
   for overlay in "$@"; do dirs+=("$runs-$overlay"-s*); done
   rhm-memo report "${dirs[@]}" --out "$root/report/$name"
 }
-report claim1-prototypes zipf1-top iid zipf1-bottom  # AUC of memorized vs not: unique, i.i.d., Zipf at the bottom
+report claim1-prototypes zipf1-top iid zipf1-bottom m3-p256  # AUC of memorized vs not (unique, i.i.d., bottom tail, P > P*)
 report claim2-exponent uniform zipf1-top zipf2-top  # onset vs the Zipf exponent of the root's rules
 report claim3-level uniform zipf1-top zipf1-bottom  # onset: the Zipf law at the top vs the bottom level
 report claim4-slop zipf1-top                    # slop index per height over training
