@@ -1,36 +1,25 @@
 """The data module under DDP: 2 CPU processes (gloo) launched in a subprocess, compared with 1 process."""
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 SCRIPT = Path(__file__).parent / "ddp" / "data_ddp.py"
+sys.path.insert(0, str(SCRIPT.parent))
+from ddp_launch import run_on_one_and_two  # noqa: E402
 
 
-def _run(devices: int, tmp_path: Path) -> list[dict]:
-    out = tmp_path / f"out{devices}"
-    out.mkdir()
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), str(devices), str(tmp_path / f"cache{devices}"), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def _ranks(out: Path, devices: int) -> list[dict]:
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(devices)]
 
 
 @pytest.mark.slow
 def test_same_data_on_one_and_two_processes_and_disjoint_rank_shares(tmp_path):
     """Same seeds give the same strings on 1 and 2 ranks; ranks split the epoch, per-rank batch = global / 2."""
-    (single,) = _run(1, tmp_path)
-    ranks = _run(2, tmp_path)
+    outs = run_on_one_and_two(SCRIPT, tmp_path, timeout=300)
+    (single,), ranks = _ranks(outs[1], 1), _ranks(outs[2], 2)
     for rec in ranks:
         assert rec["world_size"] == 2
         for key in ("train", "test", "log_prob"):

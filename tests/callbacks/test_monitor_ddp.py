@@ -1,8 +1,6 @@
 """The monitors under DDP: 2 CPU processes (gloo) launched in a subprocess, compared with 1 process."""
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,32 +10,14 @@ from monitor_helpers import expected_memorization, expected_substrings, read_rec
 
 SCRIPT = Path(__file__).parents[1] / "ddp" / "monitor_ddp.py"
 sys.path.insert(0, str(SCRIPT.parent))
+from ddp_launch import run_on_one_and_two  # noqa: E402
 from monitor_ddp import FAKE_STEPS, NUM_FAKE, NUM_REAL  # noqa: E402
 
 STEPS = [1, 2, 3]  # 1 and 2 on the schedule, 3 at the end of training
 TIMINGS = ("seconds_sampling", "seconds_metrics")
 
 
-def _launch(devices: int, out: Path) -> subprocess.Popen:
-    out.mkdir()
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    return subprocess.Popen(
-        [sys.executable, str(SCRIPT), str(devices), str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-
-
-def _collect(proc: subprocess.Popen, devices: int, out: Path) -> dict:
-    try:
-        log, _ = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        log, _ = proc.communicate()
-        pytest.fail(f"monitor_ddp.py {devices} timed out (deadlock?):\n{log[-3000:]}")
-    assert proc.returncode == 0, log[-3000:]
+def _collect(out: Path, devices: int) -> dict:
     return {
         "ranks": [json.loads((out / f"rank{r}.json").read_text()) for r in range(devices)],
         "real": read_records(out / "real"),
@@ -49,8 +29,8 @@ def _collect(proc: subprocess.Popen, devices: int, out: Path) -> dict:
 def runs(tmp_path_factory) -> dict[int, dict]:
     """Rank files and records of the 1-process and the 2-process run (launched together), by world size."""
     tmp = tmp_path_factory.mktemp("monitor_ddp")
-    procs = {devices: _launch(devices, tmp / f"out{devices}") for devices in (1, 2)}
-    return {devices: _collect(proc, devices, tmp / f"out{devices}") for devices, proc in procs.items()}
+    outs = run_on_one_and_two(SCRIPT, tmp, timeout=240)
+    return {devices: _collect(out, devices) for devices, out in outs.items()}
 
 
 def evaluations(rank: dict, monitor: str, fake: bool) -> list[tuple[int, torch.Tensor]]:

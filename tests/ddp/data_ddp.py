@@ -1,16 +1,17 @@
 """Run by tests/test_data_ddp.py in a subprocess: fit one epoch on CPU with N gloo processes, record the data.
 
-Usage: python data_ddp.py DEVICES CACHE_DIR OUT_DIR. Each rank writes OUT_DIR/rank{r}.json with a digest of
-its training and held-out strings and the string indices of every training batch it saw.
+Usage: python data_ddp.py DEVICES OUT_DIR (the data cache goes to OUT_DIR/cache). Each rank writes
+OUT_DIR/rank{r}.json with a digest of its training and held-out strings and the string indices of every
+training batch it saw.
 """
 
-import hashlib
 import json
 import sys
 from pathlib import Path
 
 import lightning as L
 import torch
+from ddp_launch import cpu_trainer, digest
 
 from rhm_memo.data import RHMDataModule
 
@@ -32,26 +33,11 @@ class Recorder(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.0)
 
 
-def digest(t: torch.Tensor) -> str:
-    return hashlib.sha256(t.numpy().tobytes()).hexdigest()
-
-
 def main() -> None:
-    devices, cache_dir, out = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-    dm = RHMDataModule(v=5, n=3, m=3, s=2, L=3, train_size=64, test_size=16, batch_size=8, cache_dir=cache_dir)
+    devices, out = int(sys.argv[1]), Path(sys.argv[2])
+    dm = RHMDataModule(v=5, n=3, m=3, s=2, L=3, train_size=64, test_size=16, batch_size=8, cache_dir=out / "cache")
     model = Recorder()
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=devices,
-        strategy="ddp" if devices > 1 else "auto",
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
+    trainer = cpu_trainer(devices, max_epochs=1)
     trainer.fit(model, datamodule=dm)
     record = {
         "train": digest(dm.train_strings),

@@ -22,6 +22,7 @@ import lightning as L
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "callbacks"))
+from ddp_launch import cpu_trainer
 from monitor_helpers import scripted_strings, tiny_data, tiny_model
 
 import rhm_memo.callbacks.base as base_module
@@ -96,20 +97,7 @@ def main() -> None:
     fake = {"num_samples": NUM_FAKE, "batch_size": 16, "sample_steps": FAKE_STEPS, "out_dir": str(out / "fake")}
     callbacks = [MemorizationMonitor(**real), SubstringMonitor(**real),
                  FakeMemorizationMonitor(**fake), FakeSubstringMonitor(**fake)]  # fmt: skip
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=devices,
-        strategy="ddp" if devices > 1 else "auto",
-        max_steps=3,
-        callbacks=callbacks,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        default_root_dir=str(out / "root"),
-    )
+    trainer = cpu_trainer(devices, max_steps=3, callbacks=callbacks, default_root_dir=str(out / "root"))
     trainer.fit(model, datamodule=dm)
     record = {
         "world_size": trainer.world_size,

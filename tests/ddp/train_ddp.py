@@ -6,7 +6,6 @@ OUT_DIR/rank{r}.json (data digests, batch indices, losses, noise seeds) and OUT_
 before and after training).
 """
 
-import hashlib
 import json
 import sys
 from functools import partial
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from ddp_launch import cpu_trainer, digest
 
 from rhm_memo.data import RHMDataModule
 from rhm_memo.diffusion import UniformDiffusion
@@ -53,10 +53,6 @@ class PerStringNoise(DiffusionModule):
         return loss
 
 
-def digest(t: torch.Tensor) -> str:
-    return hashlib.sha256(t.numpy().tobytes()).hexdigest()
-
-
 def main() -> None:
     devices, out = int(sys.argv[1]), Path(sys.argv[2])
     torch.set_num_threads(1)
@@ -72,18 +68,7 @@ def main() -> None:
         optimizer=partial(torch.optim.SGD, lr=0.5),
         noise_seed=NOISE_SEED,
     )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=devices,
-        strategy="ddp" if devices > 1 else "auto",
-        max_steps=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
+    trainer = cpu_trainer(devices, max_steps=2)
     trainer.fit(model, datamodule=dm)
     record = {
         **model.record,

@@ -1,8 +1,6 @@
 """A tiny training under DDP: 2 CPU processes (gloo) launched in a subprocess, compared with 1 process."""
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -10,28 +8,11 @@ import pytest
 import torch
 
 SCRIPT = Path(__file__).parents[1] / "ddp" / "train_ddp.py"
+sys.path.insert(0, str(SCRIPT.parent))
+from ddp_launch import run_on_one_and_two  # noqa: E402
 
 
-def _launch(devices: int, out: Path) -> subprocess.Popen:
-    out.mkdir()
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    return subprocess.Popen(
-        [sys.executable, str(SCRIPT), str(devices), str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-
-
-def _collect(proc: subprocess.Popen, devices: int, out: Path) -> list[tuple[dict, dict]]:
-    try:
-        log, _ = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        log, _ = proc.communicate()
-        pytest.fail(f"train_ddp.py {devices} timed out:\n{log[-3000:]}")
-    assert proc.returncode == 0, log[-3000:]
+def _collect(out: Path, devices: int) -> list[tuple[dict, dict]]:
     return [
         (json.loads((out / f"rank{r}.json").read_text()), torch.load(out / f"rank{r}.pt", weights_only=True))
         for r in range(devices)
@@ -42,8 +23,8 @@ def _collect(proc: subprocess.Popen, devices: int, out: Path) -> list[tuple[dict
 def runs(tmp_path_factory) -> tuple[tuple[dict, dict], list[tuple[dict, dict]]]:
     """(record, parameters) of the 1-process run and of each rank of the 2-process run (launched together)."""
     tmp = tmp_path_factory.mktemp("train_ddp")
-    procs = {devices: _launch(devices, tmp / f"out{devices}") for devices in (1, 2)}
-    results = {devices: _collect(proc, devices, tmp / f"out{devices}") for devices, proc in procs.items()}
+    outs = run_on_one_and_two(SCRIPT, tmp, timeout=300)
+    results = {devices: _collect(out, devices) for devices, out in outs.items()}
     return results[1][0], results[2]
 
 

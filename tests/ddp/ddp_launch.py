@@ -1,0 +1,64 @@
+"""Shared by the DDP scripts of this folder and the tests that launch them.
+
+The scripts (``SCRIPT DEVICES OUT_DIR``) build their Trainer with ``cpu_trainer``; the tests run a script on
+1 and on 2 gloo processes at once with ``run_on_one_and_two`` and compare what the ranks wrote into OUT_DIR.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+
+def cpu_trainer(devices: int, **kwargs: Any) -> L.Trainer:
+    """A CPU Trainer on ``devices`` processes (DDP over gloo when > 1): no logger, checkpoints, bars or validation."""
+    return L.Trainer(
+        accelerator="cpu",
+        devices=devices,
+        strategy="ddp" if devices > 1 else "auto",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        **kwargs,
+    )
+
+
+def digest(t: torch.Tensor) -> str:
+    """SHA-256 of a CPU tensor's bytes."""
+    return hashlib.sha256(t.numpy().tobytes()).hexdigest()
+
+
+def run_on_one_and_two(script: Path, tmp: Path, timeout: float) -> dict[int, Path]:
+    """Run ``script DEVICES OUT_DIR`` with 1 and 2 processes at the same time; ``{devices: OUT_DIR}``.
+
+    A run that fails or outlives ``timeout`` seconds fails the test with the tail of its output.
+    """
+    import pytest  # only the tests need it, not the scripts
+
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    procs = {}
+    for devices in (1, 2):
+        out = tmp / f"out{devices}"
+        out.mkdir()
+        command = [sys.executable, str(script), str(devices), str(out)]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        procs[devices] = (proc, out)
+    for devices, (proc, _) in procs.items():
+        try:
+            log, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            log, _ = proc.communicate()
+            pytest.fail(f"{script.name} {devices} timed out (deadlock?):\n{log[-3000:]}")
+        assert proc.returncode == 0, log[-3000:]
+    return {devices: out for devices, (_, out) in procs.items()}
