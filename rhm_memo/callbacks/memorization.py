@@ -6,6 +6,7 @@ Thin glue: the math is in ``rhm_memo.metrics``; this callback schedules, samples
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -17,6 +18,7 @@ from typing_extensions import override
 
 from rhm_memo import metrics as M
 from rhm_memo.callbacks.base import SamplingMonitor
+from rhm_memo.checks import check_int
 
 
 class MemorizationMonitor(SamplingMonitor):
@@ -38,7 +40,8 @@ class MemorizationMonitor(SamplingMonitor):
         near_copies: Compute nearest-Hamming distances (exact; O(B·P·d·v)).
         near_copy_k: Report the fraction of samples within these Hamming distances.
         bins: Log-prob quantile bins for the memorized fraction.
-        seed: Seed of the sampling generators (combined with the step and the rank).
+        null_draws: Monte Carlo draws of the null model's AUCs per evaluation (0: expected counts only).
+        seed: Seed of the sampling generators (combined with the step and the rank), and of the null's draws.
         out_dir: Where to write the records (None: the run directory).
         wandb_tables: Log W&B histograms and a table of sample strings (with a W&B logger).
     """
@@ -55,6 +58,7 @@ class MemorizationMonitor(SamplingMonitor):
         near_copies: bool = True,
         near_copy_k: list[int] | None = None,
         bins: int = 10,
+        null_draws: int = 200,
         seed: int = 0,
         out_dir: str | None = None,
         wandb_tables: bool = True,
@@ -65,10 +69,13 @@ class MemorizationMonitor(SamplingMonitor):
         self.near_copies = near_copies
         self.near_copy_k = list(near_copy_k) if near_copy_k is not None else [1, 2]
         self.bins = bins
+        check_int("null_draws", null_draws, 0)
+        self.null_draws = null_draws
         self.wandb_tables = wandb_tables
         self.first_step: torch.Tensor | None = None
         self.counts: torch.Tensor | None = None
         self.history: list[tuple[int, float]] = []
+        self.samples_drawn = 0
 
     # ------------------------------------------------------------------ set-up and state
     @override
@@ -85,17 +92,27 @@ class MemorizationMonitor(SamplingMonitor):
         self.index = M.TrainIndex(dm.train_strings, v)
         self.blocks = M.BlockIndex(dm.train_strings, v, s)
         self.commonness = M.commonness_scores(dm.train_strings, v, s)
+        self.null = M.NullModel(
+            dm.train_log_prob, {"auc_ever": dm.train_log_prob, "auc_commonness_ever": self.commonness}
+        )
         self.test_block_copies = self.blocks.copy_fractions(dm.test_strings) if len(dm.test_strings) else {}
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        return {"first_step": self.first_step, "counts": self.counts, "history": list(self.history)}
+        return {
+            "first_step": self.first_step,
+            "counts": self.counts,
+            "history": list(self.history),
+            "samples_drawn": self.samples_drawn,
+        }
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.first_step = state_dict["first_step"]
         self.counts = state_dict["counts"]
         self.history = [tuple(h) for h in state_dict["history"]]
+        # checkpoints from before the null model: every evaluation drew num_samples strings
+        self.samples_drawn = state_dict.get("samples_drawn", len(self.history) * self.spec.num_samples)
 
     # ------------------------------------------------------------------ evaluation
     @override
@@ -120,8 +137,13 @@ class MemorizationMonitor(SamplingMonitor):
         self.first_step = M.update_first_step(self.first_step, copy_index, step)
         copy_fraction = M.copy_fraction(copy_index)
         self.history.append((step, copy_fraction))
+        self.samples_drawn += samples.shape[0]
         ever = M.ever_memorized(self.first_step, step)
         proto = M.memorization_vs_prototypicality(self.dm.train_log_prob, now > 0, self.first_step, step, self.bins)
+        auc_commonness = M.auc(self.commonness, ever)
+        null = self._null(
+            step, copy_fraction, ever, {"auc_ever": proto["auc_ever"], "auc_commonness_ever": auc_commonness}
+        )
         record: dict[str, Any] = {
             "monitor": "memorization",
             "step": step,
@@ -137,11 +159,12 @@ class MemorizationMonitor(SamplingMonitor):
             "block_copies_test": self.test_block_copies,
             "auc_now": proto["auc_now"],
             "auc_ever": proto["auc_ever"],
-            "auc_commonness_ever": M.auc(self.commonness, ever),
+            "auc_commonness_ever": auc_commonness,
             "spearman_first_step": proto["spearman_first_step"],
             "quantile_edges": proto["by_quantile_ever"]["edges"],
             "quantile_counts": proto["by_quantile_ever"]["counts"],
             "quantile_fraction_ever": proto["by_quantile_ever"]["fraction"],
+            "null": null,
         }
         if self.near_copies:
             distances, _ = M.nearest_hamming(samples, self.dm.train_strings, grammar.v)
@@ -150,9 +173,16 @@ class MemorizationMonitor(SamplingMonitor):
             self._distances = distances
         return record
 
+    def _null(self, step: int, copy_fraction: float, ever: torch.Tensor, observed: dict[str, float]) -> dict[str, Any]:
+        """The null model's record of this evaluation (its Monte Carlo generator is seeded by the step)."""
+        generator = torch.Generator().manual_seed(self.spec.seed + 1_000_003 * step + 104_729)
+        return self.null.summary(
+            copy_fraction, int(ever.sum()), observed, self.samples_drawn, self.null_draws, generator
+        )
+
     @override
     def log_record(self, trainer: L.Trainer, record: dict[str, Any], samples: torch.Tensor) -> None:
-        """Scalars to every logger (``memo/…``, ``valid/…``); histograms and a sample table to W&B."""
+        """Scalars to every logger (``memo/…``, ``valid/…``, ``null/…``); histograms and a sample table to W&B."""
         scalars = {
             f"memo/{k}": float(record[k])
             for k in ("copy_fraction", "novelty", "fraction_distinct", "distinct_memorized", "ever_memorized",
@@ -168,6 +198,11 @@ class MemorizationMonitor(SamplingMonitor):
             scalars[f"memo/block_copies_test_h{h}"] = v["same_position"]
         for k, v in record.get("near_copy_within", {}).items():
             scalars[f"memo/near_copy_within_{k}"] = v
+        for k, v in record["null"].items():
+            if isinstance(v, dict):
+                scalars |= {f"null/{k}_mean": v["mean"], f"null/{k}_sd": v["sd"], f"null/{k}_p": v["p_value"]}
+            else:
+                scalars[f"null/{k}"] = v
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=record["step"])
             if isinstance(logger, WandbLogger) and self.wandb_tables:
@@ -203,10 +238,15 @@ class MemorizationMonitor(SamplingMonitor):
         fracs = [f for s, f in self.history if s > 0]
         onsets = {tau: M.onset_step(steps, fracs, tau) if steps else None for tau in (0.1, 0.5, 0.9)}
         text = ", ".join(f"τ={tau}: {'never' if o is None else f'{o:.0f}'}" for tau, o in onsets.items())
-        final_ever = M.ever_memorized(self.first_step, self.history[-1][0])
-        auc = M.auc(self.dm.train_log_prob, final_ever)
+        step, copy_fraction = self.history[-1]
+        ever = M.ever_memorized(self.first_step, step)
+        auc = M.auc(self.dm.train_log_prob, ever)
+        null = self._null(step, copy_fraction, ever, {"auc_ever": auc, "auc_commonness_ever": math.nan})
+        grammar, uniform = null["auc_ever"], null["auc_ever_uniform"]
         rank_zero_info(
-            f"[memorization] onset steps {text}; final copy fraction {self.history[-1][1]:.3f} "
-            f"(B={self.spec.num_samples}); ever memorized {int(final_ever.sum())}/{final_ever.numel()}; "
-            f"AUC(log p, ever memorized) {auc:.3f}"
+            f"[memorization] onset steps {text}; final copy fraction {copy_fraction:.4f} (B={self.spec.num_samples}) "
+            f"vs {null['mass']:.4f} for a perfect generalizer (M); ever memorized {int(ever.sum())}/{ever.numel()} "
+            f"vs {null['expected_ever_memorized']:.1f} expected; AUC(log p, ever memorized) {auc:.3f} vs null "
+            f"{grammar['mean']:.3f} ± {grammar['sd']:.3f} (p = {grammar['p_value']:.3g}; uniform null p = "
+            f"{uniform['p_value']:.3g}, R={self.null_draws})"
         )

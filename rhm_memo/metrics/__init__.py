@@ -1,4 +1,4 @@
-"""Pure metric functions on token tensors: memorization, substrings, grammar validity, prototypicality.
+"""Pure metric functions on token tensors: memorization, substrings, grammar validity, prototypicality, null model.
 
 No Lightning, no logging: callbacks and the report call these, and so can a notebook.
 """
@@ -21,8 +21,16 @@ from rhm_memo.metrics.memorization import (
     onset_step,
     update_first_step,
 )
+from rhm_memo.metrics.null import (
+    NullAUC,
+    NullModel,
+    draw_without_replacement,
+    expected_ever_memorized,
+    training_mass,
+)
 from rhm_memo.metrics.prototypicality import (
     auc,
+    average_ranks,
     commonness_scores,
     fraction_by_quantile,
     memorization_vs_prototypicality,
@@ -44,17 +52,22 @@ __all__ = [
     "BlockFrequencies",
     "BlockIndex",
     "CopyTally",
+    "NullAUC",
+    "NullModel",
     "RowIndex",
     "TrainIndex",
     "auc",
+    "average_ranks",
     "block_counts",
     "block_frequencies",
     "commonness_scores",
     "copy_counts",
     "copy_fraction",
     "distinct_memorized",
+    "draw_without_replacement",
     "entropy",
     "ever_memorized",
+    "expected_ever_memorized",
     "fraction_by_quantile",
     "fraction_distinct",
     "fraction_within",
@@ -70,6 +83,7 @@ __all__ = [
     "rule_usage",
     "slop_index",
     "spearman_first_step",
+    "training_mass",
     "update_first_step",
     "validity",
 ]

@@ -40,7 +40,7 @@ def commonness_scores(train: torch.Tensor, v: int, s: int, heights: Sequence[int
     return total / len(heights)
 
 
-def _average_ranks(x: torch.Tensor) -> torch.Tensor:
+def average_ranks(x: torch.Tensor) -> torch.Tensor:
     """1-based ranks of ``x`` (float64), ties given their average rank; +inf sorts last."""
     order = torch.argsort(x, stable=True)
     sorted_x = x[order]
@@ -59,7 +59,7 @@ def auc(scores: torch.Tensor, positive: torch.Tensor) -> float:
     n_neg = positive.numel() - n_pos
     if n_pos == 0 or n_neg == 0:
         return math.nan
-    ranks = _average_ranks(scores)
+    ranks = average_ranks(scores)
     u = ranks[positive].sum().item() - n_pos * (n_pos + 1) / 2
     return u / (n_pos * n_neg)
 
@@ -96,7 +96,7 @@ def spearman_first_step(first_step: torch.Tensor, scores: torch.Tensor) -> float
             f"{tuple(first_step.shape)} and {tuple(scores.shape)}"
         )
     steps = torch.where(first_step == NEVER, math.inf, first_step.double())
-    a, b = _average_ranks(steps), _average_ranks(scores.double())
+    a, b = average_ranks(steps), average_ranks(scores.double())
     a, b = a - a.mean(), b - b.mean()
     denom = (a.square().sum() * b.square().sum()).sqrt()
     return (a * b).sum().div(denom).item() if denom > 0 else math.nan

@@ -29,7 +29,7 @@ MEMORIZATION_KEYS = COMMON_KEYS | {
     "copy_fraction", "novelty", "fraction_distinct", "copies", "distinct_memorized", "ever_memorized",
     "near_copy_within", "hamming_histogram", "validity", "block_copies", "block_copies_test", "auc_now",
     "auc_ever", "auc_commonness_ever", "spearman_first_step", "quantile_edges", "quantile_counts",
-    "quantile_fraction_ever", "seconds_sampling", "seconds_metrics",
+    "quantile_fraction_ever", "seconds_sampling", "seconds_metrics", "null",
 }  # fmt: skip
 SUBSTRING_KEYS = COMMON_KEYS | {
     "heights", "top_blocks", "rule_usage_gen", "rule_usage_train", "seconds_metrics", "seconds_sampling", "ema",
@@ -126,12 +126,18 @@ def first_index(train: torch.Tensor) -> dict[tuple[int, ...], int]:
 
 
 def expected_memorization(
-    dm: RHMDataModule, evaluations: list[tuple[int, torch.Tensor]], bins: int = 10, near_copy_k=(1, 2)
+    dm: RHMDataModule,
+    evaluations: list[tuple[int, torch.Tensor]],
+    bins: int = 10,
+    near_copy_k=(1, 2),
+    seed: int = 0,
+    null_draws: int = 200,
 ) -> tuple[list[dict], torch.Tensor, torch.Tensor]:
     """The memorization records of ``(step, samples)`` evaluations in order, from ``rhm_memo.metrics``.
 
     Returns the records (minus timings and ``ema``, JSON-plain), the final first-memorized steps and counts.
-    Copies, counts and first steps are found in plain Python.
+    Copies, counts and first steps are found in plain Python; the null model's Monte Carlo generator is seeded
+    from ``seed`` and the step as the monitor documents.
     """
     g, train, log_prob = dm.grammar, dm.train_strings, dm.train_log_prob
     num_train = train.shape[0]
@@ -140,8 +146,10 @@ def expected_memorization(
     commonness = M.commonness_scores(train, g.v, g.s)
     first = [M.NEVER] * num_train
     counts = [0] * num_train
-    records = []
+    null = M.NullModel(log_prob, {"auc_ever": log_prob, "auc_commonness_ever": commonness})
+    records, drawn = [], 0
     for step, samples in evaluations:
+        drawn += samples.shape[0]
         hits = [lookup.get(tuple(row), -1) for row in samples.tolist()]
         now = Counter(i for i in hits if i >= 0)
         for i, c in now.items():
@@ -179,6 +187,14 @@ def expected_memorization(
                     "quantile_fraction_ever": by_quantile["fraction"],
                     "hamming_histogram": M.hamming_histogram(distances, g.d),
                     "near_copy_within": {k: M.fraction_within(distances, k) for k in near_copy_k},
+                    "null": null.summary(
+                        copies / samples.shape[0],
+                        int(ever.sum()),
+                        {"auc_ever": M.auc(log_prob, ever), "auc_commonness_ever": M.auc(commonness, ever)},
+                        drawn,
+                        null_draws,
+                        torch.Generator().manual_seed(seed + 1_000_003 * step + 104_729),
+                    ),
                 }
             )
         )

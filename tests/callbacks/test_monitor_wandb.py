@@ -60,7 +60,8 @@ def test_wandb_offline_fit_with_both_monitors(tmp_path, monkeypatch):
     assert run.name.endswith(f"-{run_id}")
     logged = next(run.glob("run-*.wandb")).read_bytes()
     for key in (b"memo/copy_fraction", b"memo/samples", b"memo/log_prob_memorized", b"memo/hamming",
-                b"valid/strings_h3", b"substr/slop_index_h1", b"substr/top_blocks_h2"):  # fmt: skip
+                b"valid/strings_h3", b"substr/slop_index_h1", b"substr/top_blocks_h2", b"null/mass",
+                b"null/auc_ever_mean", b"null/auc_ever_uniform_p"):  # fmt: skip
         assert key in logged
     run_dir = tmp_path / "runs" / "rhm_memo" / run_id
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -1,5 +1,7 @@
 """MemorizationMonitor and SubstringMonitor in tiny in-process fits: records, shared samples, values, resume, EMA."""
 
+import math
+
 import lightning as L
 import numpy as np
 import pytest
@@ -215,7 +217,9 @@ def test_records_go_to_the_logger_directory_and_scalars_to_the_logger(tmp_path):
     header = (tmp_path / "logs" / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0].split(",")
     for name in ("memo/copy_fraction", "memo/ever_memorized", "memo/near_copy_within_1", "memo/block_copies_h2",
                  "memo/block_copies_test_h1", "valid/strings_h3", "valid/blocks_h1", "substr/slop_index_h1",
-                 "substr/kl_gen_true_h3"):  # fmt: skip
+                 "substr/kl_gen_true_h3", "null/mass", "null/excess_copy_fraction", "null/expected_ever_memorized",
+                 "null/auc_ever_mean", "null/auc_ever_p", "null/auc_ever_uniform_mean",
+                 "null/auc_commonness_ever_sd"):  # fmt: skip
         assert name in header
 
 
@@ -265,6 +269,16 @@ def test_scripted_copies_give_exact_memorization_statistics(tmp_path):
     assert arrays["first_step"].tolist() == first and arrays["counts"].tolist() == counts
     assert arrays["eval_steps"].tolist() == [1, 2, 3]
     assert model.calls == [(1, 32, None, 32), (2, 32, None, 32), (3, 32, None, 32)]
+    # the null model: the training set's mass, and what 32, 64, 96 grammar samples would ever copy
+    pi = [math.exp(x) for x in log_prob]
+    for r, drawn in zip(records, [32, 64, 96]):
+        assert r["null"]["mass"] == pytest.approx(sum(pi), rel=1e-12)
+        assert r["null"]["excess_copy_fraction"] == pytest.approx(r["copy_fraction"] - sum(pi), rel=1e-12)
+        assert r["null"]["expected_ever_memorized"] == pytest.approx(sum(1 - (1 - p) ** drawn for p in pi), rel=1e-9)
+        assert r["null"]["samples_drawn"] == drawn
+        for key in ("auc_ever", "auc_ever_uniform", "auc_commonness_ever", "auc_commonness_ever_uniform"):
+            assert 0 <= r["null"][key]["mean"] <= 1 and r["null"][key]["sd"] > 0 and r["null"][key]["draws"] == 200
+            assert 1 / 201 <= r["null"][key]["p_value"] <= 1
 
 
 def test_evaluate_directly_returns_the_record(tmp_path):
@@ -315,6 +329,7 @@ def test_resume_restores_first_steps_counts_and_history(tmp_path, half):
     assert torch.equal(resumed.first_step, straight.first_step)
     assert torch.equal(resumed.counts, straight.counts)
     assert resumed.history == straight.history
+    assert resumed.samples_drawn == straight.samples_drawn == 32 * len(expected_steps)
     arrays, straight_arrays = (
         np.load(tmp_path / "first" / "memorization.npz"),
         np.load(tmp_path / "straight" / "memorization.npz"),
