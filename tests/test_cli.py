@@ -175,4 +175,6 @@ def test_paper_variation_changes_what_it_says(variation, base, tmp_path):
     assert zipf == expected["zipf_levels"]
     assert cli.datamodule.hparams.unique is expected["unique"]
     assert type(cli.model.process).__name__ == expected["process"]
+    if expected["process"] == "UniformDiffusion":  # the paper code's schedule, ᾱ_0 = 1 − β_1 (docs/diffusion.md)
+        assert cli.model.process.schedule == "paper" and cli.model.process.alpha_bar[0].item() < 1
     assert type(cli.model.net).__name__ == load(base_path)["model"]["net"]["class_path"].rsplit(".", 1)[1]

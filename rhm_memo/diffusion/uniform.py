@@ -1,8 +1,9 @@
 """Uniform-transition D3PM (Austin et al. 2021), the paper's process: x0-prediction, per-token KL loss.
 
-Schedule, with integer steps t = 1..T: ``β_t = β₁ + (β₂ − β₁)(t − 1)/(T − 1)``, ``α_t = 1 − β_t``,
-``ᾱ_t = Π_{s≤t} α_s`` (``ᾱ_0 = 1``). Transition ``Q_t = α_t I + (β_t/v) 11ᵀ``; marginal
-``q(x_t | x_0) = ᾱ_t onehot(x_0) + (1 − ᾱ_t)/v``; posterior
+Schedule, with integer steps t = 1..T: ``β_t = β₁ + (β_T − β₁)(t − 1)/(T − 1)``, ``α_t = 1 − β_t``,
+``ᾱ_t = Π_{s≤t} α_s`` (``ᾱ_0 = 1``). The paper code's schedule (``schedule="paper"``) indexes β from t = 0:
+``β_t = β₁ + (β_T − β₁) t/T`` for t = 0..T and ``ᾱ_t = Π_{s=0..t} α_s``, so ``ᾱ_0 = 1 − β₁`` (not 1).
+Transition ``Q_t = α_t I + (β_t/v) 11ᵀ``; marginal ``q(x_t | x_0) = ᾱ_t onehot(x_0) + (1 − ᾱ_t)/v``; posterior
 ``q(x_{t−1} | x_t, x_0) ∝ (α_t onehot(x_t) + β_t/v) ⊙ (ᾱ_{t−1} onehot(x_0) + (1 − ᾱ_{t−1})/v)``.
 
 Reverse kernel (D3PM eq. 4): ``p_θ(x_{t−1} | x_t) ∝ Σ_{x0} q(x_{t−1}, x_t | x0) p̃_θ(x0 | x_t)``, which is
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -30,41 +32,67 @@ from rhm_memo.diffusion.base import (
 )
 
 _SCHEDULE = ("betas", "alphas", "alpha_bar")
+_SCHEDULE_KINDS = ("ours", "paper")
 
 
 class UniformDiffusion(DiffusionProcess):
     """Uniform D3PM with a linear β schedule; loss = mean per-token KL(q(x_{t−1}|x_t,x_0) ‖ p_θ(x_{t−1}|x_t)).
 
     Times are integer steps ``t`` in ``1..T``. The schedule buffers ``betas``, ``alphas``, ``alpha_bar`` have
-    shape ``(T + 1,)`` and are indexed by ``t`` directly (entry 0 is ``β_0 = 0``, ``α_0 = ᾱ_0 = 1``); they stay
-    float64 on whatever device the module is moved to, even if the module is cast to another dtype.
+    shape ``(T + 1,)`` and are indexed by ``t`` directly; they stay float64 on whatever device the module is
+    moved to, even if the module is cast to another dtype. With ``schedule="ours"`` entry 0 is ``β_0 = 0``,
+    ``α_0 = ᾱ_0 = 1``; with ``schedule="paper"`` it is ``β_0 = β₁``, ``α_0 = ᾱ_0 = 1 − β₁``, so the forward
+    marginal, the posterior, the loss at t = 1 and the sampler's last step (which then samples x_0 from a
+    posterior that re-noises it) all follow the paper code.
 
     Args:
         vocab_size: Number of tokens ``v`` (>= 2); the denoiser embeds ``v`` ids (no mask token).
         num_steps: Number of diffusion steps ``T`` (>= 1).
-        beta_start: ``β₁`` in (0, 1), the noise rate of the first step.
+        beta_start: ``β₁`` in (0, 1), the noise rate of the first step (``"paper"``: of the extra step t = 0).
         beta_end: ``β_T`` in [β₁, 1), the noise rate of the last step.
+        schedule: ``"ours"`` (default): ``β_t = β₁ + (β_T − β₁)(t − 1)/(T − 1)`` for t = 1..T and ``ᾱ_0 = 1``
+            (a clean x_0 at t = 0). ``"paper"``: the paper code's ``ddpm_schedules``, ``β_t = β₁ + (β_T − β₁) t/T``
+            for t = 0..T and ``ᾱ_t = Π_{s=0..t} (1 − β_s)``, so ``ᾱ_0 = 1 − β₁`` and ``ᾱ_t`` is about our
+            ``ᾱ_{t+1}`` (T = 200, β 0.001→0.1: ᾱ_50 = 0.5025 vs 0.5142).
     """
 
-    def __init__(self, vocab_size: int, num_steps: int = 200, beta_start: float = 0.001, beta_end: float = 0.1) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        num_steps: int = 200,
+        beta_start: float = 0.001,
+        beta_end: float = 0.1,
+        schedule: Literal["ours", "paper"] = "ours",
+    ) -> None:
         super().__init__(vocab_size, vocab_size, num_steps)
         for name, beta in [("beta_start", beta_start), ("beta_end", beta_end)]:
             if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not 0.0 < beta < 1.0:
                 raise ValueError(f"{name} must be a number in (0, 1), got {beta!r}")
         if beta_end < beta_start:
             raise ValueError(f"beta_end must be >= beta_start, got beta_start={beta_start}, beta_end={beta_end}")
+        if schedule not in _SCHEDULE_KINDS:
+            raise ValueError(f"schedule must be one of {_SCHEDULE_KINDS}, got {schedule!r}")
         self.beta_start = float(beta_start)
         self.beta_end = float(beta_end)
+        self.schedule = schedule
         for name, value in zip(_SCHEDULE, self._schedule(torch.device("cpu"))):
             self.register_buffer(name, value, persistent=False)
 
     def _schedule(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(betas, alphas, alpha_bar)``, float64 of shape ``(T + 1,)`` with the t = 0 entries 0, 1, 1."""
+        """``(betas, alphas, alpha_bar)``, float64 of shape ``(T + 1,)``, indexed by t = 0..T.
+
+        ``"ours"``: the t = 0 entries are 0, 1, 1. ``"paper"``: β is linear over t = 0..T and the t = 0 entries
+        are β₁, 1 − β₁, 1 − β₁.
+        """
         T = self.num_steps
-        steps = torch.arange(T, dtype=torch.float64, device=device)
-        frac = steps / (T - 1) if T > 1 else steps
-        betas = self.beta_start + (self.beta_end - self.beta_start) * frac
-        betas = torch.cat([torch.zeros(1, dtype=torch.float64, device=device), betas])
+        if self.schedule == "paper":
+            frac = torch.arange(T + 1, dtype=torch.float64, device=device) / T
+            betas = self.beta_start + (self.beta_end - self.beta_start) * frac
+        else:
+            steps = torch.arange(T, dtype=torch.float64, device=device)
+            frac = steps / (T - 1) if T > 1 else steps
+            betas = self.beta_start + (self.beta_end - self.beta_start) * frac
+            betas = torch.cat([torch.zeros(1, dtype=torch.float64, device=device), betas])
         alphas = 1.0 - betas
         return betas, alphas, alphas.cumprod(0)
 
@@ -78,7 +106,10 @@ class UniformDiffusion(DiffusionProcess):
 
     def extra_repr(self) -> str:
         """Sizes and schedule shown by ``print(process)``."""
-        return f"{super().extra_repr()}, beta_start={self.beta_start}, beta_end={self.beta_end}"
+        return (
+            f"{super().extra_repr()}, beta_start={self.beta_start}, beta_end={self.beta_end}, "
+            f"schedule={self.schedule!r}"
+        )
 
     # -- forward process --------------------------------------------------------------------------------------------
 
@@ -133,7 +164,8 @@ class UniformDiffusion(DiffusionProcess):
 
         ``log_p0`` is a ``(B, d, v)`` log-distribution over x_0: ``log onehot(x_0)`` (0 / −inf) gives the true
         posterior ``q(x_{t−1} | x_t, x_0)``, ``log_softmax(logits)`` the model's ``p_θ(x_{t−1} | x_t)``. The
-        result has the dtype of ``log_p0``; entries of probability 0 are −inf (at t = 1, since ᾱ_0 = 1).
+        result has the dtype of ``log_p0``; entries of probability 0 are −inf (at t = 1 with ``schedule="ours"``,
+        since ᾱ_0 = 1; with ``"paper"`` ᾱ_0 = 1 − β₁ < 1 and every entry is finite).
         """
         dtype = log_p0.dtype
         sched = {name: getattr(self, name).to(x_t.device) for name in _SCHEDULE}
@@ -167,9 +199,10 @@ class UniformDiffusion(DiffusionProcess):
     ) -> torch.Tensor:
         """Per-row mean over tokens of ``KL(q(x_{t−1}|x_t,x_0) ‖ p_θ(x_{t−1}|x_t))``.
 
-        At t = 1 the same formula is used: the posterior is ``onehot(x_0)`` (ᾱ_0 = 1), so the term is
-        ``−log p_θ(x_0 | x_1)`` with ``p_θ(x_0 | x_1) ∝ (α_1 onehot(x_1) + β_1/v) ⊙ softmax(logits)`` — the
-        same kernel the sampler uses for its last step. (D3PM's reference code uses ``softmax(logits)`` there.)
+        At t = 1 the same formula is used: with ``schedule="ours"`` the posterior is ``onehot(x_0)`` (ᾱ_0 = 1),
+        so the term is ``−log p_θ(x_0 | x_1)`` with ``p_θ(x_0 | x_1) ∝ (α_1 onehot(x_1) + β_1/v) ⊙ softmax(logits)``
+        — the same kernel the sampler uses for its last step. (D3PM's reference code uses ``softmax(logits)``
+        there.) With ``"paper"`` (ᾱ_0 = 1 − β₁) it is the KL to a posterior that is not a point mass.
         """
         x_t = self.q_sample(x0, t, generator)
         logits = self._logits(denoiser, x_t, self.conditioning(t))
@@ -192,8 +225,11 @@ class UniformDiffusion(DiffusionProcess):
     ) -> torch.Tensor:
         """``(num, seq_len)`` strings: x_T uniform, then ``x_{t−1} ~ p_θ(x_{t−1} | x_t)`` for t = T..1.
 
-        Exactly T denoiser calls of batch ``num``. The kernel is computed and sampled in float64. Only
-        ``steps = T`` (the default) is implemented. Put the denoiser in eval mode first.
+        The last step (t = 1) samples x_0 from the same kernel with ``ᾱ_0``: with ``schedule="paper"``
+        (ᾱ_0 = 1 − β₁) even a perfect denoiser's samples are re-noised, as in the paper code: a returned token
+        differs from the denoiser's x_0 with probability ``(1 − ᾱ_0)(1 − 1/v)``. Exactly T denoiser calls of
+        batch ``num``. The kernel is computed and sampled in float64. Only ``steps = T`` (the default) is
+        implemented. Put the denoiser in eval mode first.
         """
         self._check_sample_args(num, seq_len, generator)
         if steps is not None and steps != self.num_steps:

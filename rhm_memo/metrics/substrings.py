@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import torch
 
@@ -193,22 +194,30 @@ def entropy(p: torch.Tensor) -> float:
 def slop_index(f_gen: torch.Tensor, f_train: torch.Tensor, top_fraction: float = 0.1) -> float:
     """Σ_{b ∈ top decile of f_train} f_gen(b) / Σ_{same b} f_train(b); > 1: common blocks are over-produced.
 
-    The top decile is the ``ceil(top_fraction · K_train)`` blocks of largest training frequency among the
-    ``K_train`` blocks that occur in training (ties broken by block order, which is sorted by value).
+    The top set never depends on the order of the blocks: among the K blocks that occur in training
+    (``f_train > 0``), it is every block whose ``f_train`` is ≥ the value at rank ``r = ⌈top_fraction · K⌉``
+    (1-based, descending), so blocks tied with rank r all enter and the set may hold more than r blocks.
+    ``top_fraction`` generalizes the decile (0.1); r is computed exactly for the decimal ``top_fraction``
+    (``0.07 · 100`` gives r = 7, not the 8 of ``ceil(7.000000000000001)``). Where all K training frequencies tie
+    (K = 1, or the whole strings of a training set without duplicates) the index is undefined: NaN.
     """
     if f_gen.shape != f_train.shape or f_gen.ndim != 1:
         raise ValueError(f"f_gen and f_train must be aligned (K,) tensors, got {f_gen.shape} and {f_train.shape}")
     if not 0 < top_fraction <= 1:
         raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction}")
-    k = math.ceil(top_fraction * int((f_train > 0).sum()))
-    if k == 0:
+    support = f_train[f_train > 0]
+    if support.numel() == 0:
         raise ValueError("f_train has no support")
-    top = torch.sort(f_train, descending=True, stable=True).indices[:k]
+    if bool((support == support[0]).all()):
+        return math.nan
+    rank = math.ceil(Fraction(repr(float(top_fraction))) * support.numel())
+    threshold = torch.sort(support, descending=True).values[rank - 1]
+    top = f_train >= threshold
     return (f_gen[top].sum() / f_train[top].sum()).item()
 
 
 def frequency_summary(freq: BlockFrequencies, top_fraction: float = 0.1) -> dict[str, float]:
-    """KL(gen‖train), KL(gen‖true), entropies and the slop index of one height."""
+    """KL(gen‖train), KL(gen‖true), entropies and the slop index of one height (NaN where undefined)."""
     kl_train, outside_train = kl_on_support(freq.f_gen, freq.f_train)
     out = {
         "kl_gen_train": kl_train,

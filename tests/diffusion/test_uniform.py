@@ -47,6 +47,120 @@ def test_schedule_matches_formulas():
     assert UniformDiffusion(3, num_steps=1, beta_start=0.2, beta_end=0.2).alpha_bar.tolist() == [1.0, 0.8]
 
 
+def paper_schedule_loop(T: int, beta_start: float, beta_end: float) -> tuple[list[float], list[float]]:
+    """The paper code's ``ddpm_schedules`` as a plain loop: β_t = β₁ + (β_T − β₁) t/T, ᾱ_t = Π_{s=0..t} (1 − β_s)."""
+    betas, alpha_bar, prod = [], [], 1.0
+    for t in range(T + 1):
+        beta = beta_start + (beta_end - beta_start) * t / T
+        prod *= 1 - beta
+        betas.append(beta)
+        alpha_bar.append(prod)
+    return betas, alpha_bar
+
+
+def ours_alpha_bar_loop(T: int, beta_start: float, beta_end: float) -> list[float]:
+    """Our ᾱ_t, t = 0..T, as a plain loop: ᾱ_0 = 1, β_t = β₁ + (β_T − β₁)(t − 1)/(T − 1) for t = 1..T."""
+    alpha_bar = [1.0]
+    for t in range(1, T + 1):
+        alpha_bar.append(alpha_bar[-1] * (1 - (beta_start + (beta_end - beta_start) * (t - 1) / (T - 1))))
+    return alpha_bar
+
+
+def test_paper_schedule_matches_paper_code_loop():
+    """schedule="paper": every buffer entry t = 0..T equals the paper code's formula, ᾱ_0 = 1 − β₁ included."""
+    proc = UniformDiffusion(6, num_steps=200, beta_start=0.001, beta_end=0.1, schedule="paper")
+    betas, alpha_bar = paper_schedule_loop(200, 0.001, 0.1)
+    assert proc.betas.shape == proc.alphas.shape == proc.alpha_bar.shape == (201,)
+    assert proc.alpha_bar.dtype == torch.float64
+    for t in range(201):
+        assert proc.betas[t].item() == pytest.approx(betas[t], rel=1e-12)
+        assert proc.alphas[t].item() == pytest.approx(1 - betas[t], rel=1e-12)
+        assert proc.alpha_bar[t].item() == pytest.approx(alpha_bar[t], rel=1e-10)
+    assert proc.alpha_bar[0].item() == pytest.approx(0.999, rel=1e-15) and proc.betas[0].item() == 0.001
+    assert proc.betas[200].item() == pytest.approx(0.1, rel=1e-15)
+    one_step = UniformDiffusion(3, num_steps=1, beta_start=0.2, beta_end=0.4, schedule="paper")
+    torch.testing.assert_close(one_step.alpha_bar, torch.tensor([0.8, 0.8 * 0.6], dtype=torch.float64))
+
+
+def test_paper_and_ours_alpha_bar_50_differ_as_documented():
+    """T = 200, β 0.001→0.1: ᾱ_50 is 0.5025 (paper) vs 0.5142 (ours), from plain loops and from the buffers."""
+    paper = paper_schedule_loop(200, 0.001, 0.1)[1]
+    ours = ours_alpha_bar_loop(200, 0.001, 0.1)
+    assert round(paper[50], 4) == 0.5025 and round(ours[50], 4) == 0.5142
+    assert paper[50] == pytest.approx(ours[51], rel=1e-2)  # the paper's ᾱ_t is about our ᾱ_{t+1}
+    assert UniformDiffusion(6, schedule="paper").alpha_bar[50].item() == pytest.approx(paper[50], rel=1e-12)
+    assert UniformDiffusion(6).alpha_bar[50].item() == pytest.approx(ours[50], rel=1e-12)
+    # the re-noising of a perfect denoiser's 16-token samples: 1 − (ᾱ_0 + (1 − ᾱ_0)/v)^d with ᾱ_0 = 0.999, v = 6
+    assert 1 - (0.999 + 0.001 / 6) ** 16 == pytest.approx(0.01325, abs=5e-6)
+
+
+def test_ours_schedule_is_the_default_and_unchanged():
+    """schedule="ours" is the default; its buffers equal the plain loop and have β_0 = 0, ᾱ_0 = 1 exactly."""
+    default, ours = UniformDiffusion(6), UniformDiffusion(6, schedule="ours")
+    assert default.schedule == "ours"
+    for name in ("betas", "alphas", "alpha_bar"):
+        assert torch.equal(getattr(default, name), getattr(ours, name))
+    for t, expected in enumerate(ours_alpha_bar_loop(200, 0.001, 0.1)):
+        assert ours.alpha_bar[t].item() == pytest.approx(expected, rel=1e-10)
+    assert ours.alpha_bar[0].item() == 1.0 and ours.betas[0].item() == 0.0
+
+
+def test_paper_schedule_marginals_and_posterior_from_explicit_matrices():
+    """schedule="paper": marginal = Q_0 Q_1 ⋯ Q_t (t = 0 included) and the posterior is Bayes' rule on them."""
+    v, T, b1, bT = 3, 6, 0.05, 0.6
+    proc = UniformDiffusion(v, num_steps=T, beta_start=b1, beta_end=bT, schedule="paper")
+    betas = paper_schedule_loop(T, b1, bT)[0]
+    eye, ones = torch.eye(v, dtype=torch.float64), torch.ones(v, v, dtype=torch.float64)
+    q = [(1 - b) * eye + b / v * ones for b in betas]
+    qbar = [q[0]]
+    for t in range(1, T + 1):
+        qbar.append(qbar[-1] @ q[t])
+    x0 = torch.arange(v)[:, None]
+    for t in range(T + 1):
+        torch.testing.assert_close(proc.marginal_probs(x0, torch.full((v,), t))[:, 0], qbar[t], rtol=0, atol=1e-14)
+    a_all, k_all = torch.cartesian_prod(torch.arange(v), torch.arange(v)).unbind(-1)
+    for t in range(1, T + 1):
+        got = proc.log_posterior(k_all[:, None], torch.full((v * v,), t), log_onehot(a_all[:, None], v)).exp()[:, 0]
+        for row, (a, k) in enumerate(zip(a_all.tolist(), k_all.tolist())):
+            bayes = q[t][:, k] * qbar[t - 1][a, :] / qbar[t][a, k]
+            torch.testing.assert_close(got[row], bayes, rtol=0, atol=1e-12)
+
+
+def test_paper_schedule_oracle_loss_is_zero_at_every_step():
+    """With ᾱ_0 < 1 the t = 1 posterior is no point mass, but the oracle's kernel still equals it: loss ≈ 0."""
+    v = 6
+    proc = UniformDiffusion(v, schedule="paper")
+    x0 = torch.randint(v, (200, 16), generator=gen(3))
+    out = proc.loss_at(Oracle(x0, v), x0, torch.arange(1, 201), gen(4))
+    assert out["loss_per_row"].abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("schedule", ["ours", "paper"])
+def test_last_step_renoising_of_a_perfect_denoiser(schedule):
+    """The sampler's x_0 with a perfect denoiser: re-noised as 1 − (ᾱ_0 + (1 − ᾱ_0)/v)^d ("paper"), never ("ours").
+
+    With p̃ = onehot(x_0) every kernel is the true posterior, so the returned x_0 follows q(x_0 | x_0) with the
+    schedule's ᾱ_0 (up to ᾱ_T ≈ 1e-7, as x_T is uniform). T = 20 and β_T = 0.9 keep the test fast; ᾱ_0 depends
+    on β₁ = 0.001 only. Monte Carlo over n strings, within 5 binomial standard deviations.
+    """
+    v, d, n, beta_start = 6, 16, 20_000, 0.001
+    proc = UniformDiffusion(v, num_steps=20, beta_start=beta_start, beta_end=0.9, schedule=schedule)
+    assert proc.alpha_bar[-1] < 1e-6
+    ab0 = 1 - beta_start if schedule == "paper" else 1.0
+    p_token = (1 - ab0) * (1 - 1 / v)  # a token differs from x_0
+    p_string = 1 - (ab0 + (1 - ab0) / v) ** d  # a string differs from x_0 somewhere
+    target = torch.randint(v, (d,), generator=gen(1))
+    out = proc.sample(Oracle(target, v), n, d, gen(2))
+    wrong_tokens = (out != target).double().mean().item()
+    wrong_strings = (out != target).any(1).double().mean().item()
+    if schedule == "ours":
+        assert wrong_tokens == wrong_strings == 0.0
+    else:
+        assert p_string == pytest.approx(0.01325, abs=5e-6)
+        assert abs(wrong_strings - p_string) <= 5 * math.sqrt(p_string * (1 - p_string) / n)
+        assert abs(wrong_tokens - p_token) <= 5 * math.sqrt(p_token * (1 - p_token) / (n * d))
+
+
 def test_schedule_is_non_persistent_and_stays_float64():
     proc = UniformDiffusion(6)
     assert proc.state_dict() == {} and list(proc.parameters()) == []
@@ -264,6 +378,7 @@ def test_sampler_calls_denoiser_T_times():
         ({"vocab_size": 6, "beta_start": -0.1}, "beta_start"),
         ({"vocab_size": 6, "beta_start": 0.2, "beta_end": 0.1}, "beta_end must be >= beta_start"),
         ({"vocab_size": 6.0}, "vocab_size"),
+        ({"vocab_size": 6, "schedule": "d3pm"}, "schedule must be one of"),
     ],
 )
 def test_bad_constructor_arguments(kwargs, match):

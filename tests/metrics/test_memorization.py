@@ -255,6 +255,43 @@ def test_onset_matches_python_reference(seed):
         assert steps[0] <= got <= steps[-1]
 
 
+def onset_by_bisection(steps, fracs, tau):
+    """The definition solved independently: the smallest x = log(step) at which the piecewise-linear curve through
+    the points (log step_i, frac_i) is ≥ τ, as exp(x); None if it never is. Every segment is searched (not only
+    the first crossing), and a crossing inside a segment is found by bisection on the interpolant, not by
+    inverting it."""
+    xs = [math.log(s) for s in steps]
+
+    def curve(x, i):  # linear interpolation on segment i, from its definition
+        w = (x - xs[i]) / (xs[i + 1] - xs[i])
+        return (1 - w) * fracs[i] + w * fracs[i + 1]
+
+    candidates = [xs[i] for i in range(len(xs)) if fracs[i] >= tau]  # evaluations that reach τ
+    for i in range(len(xs) - 1):
+        if fracs[i] < tau <= fracs[i + 1]:  # the curve rises through τ inside segment i
+            lo, hi = xs[i], xs[i + 1]
+            for _ in range(200):
+                mid = (lo + hi) / 2
+                lo, hi = (lo, mid) if curve(mid, i) >= tau else (mid, hi)
+            candidates.append(hi)
+    return math.exp(min(candidates)) if candidates else None
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_onset_matches_bisection_reference(seed):
+    """onset_step = the first point of the log-step interpolant that reaches τ (bisection reference); fractions
+    from a small set, so plateaus, exact hits of τ at an evaluation and drops below τ after a crossing all occur."""
+    rng = random.Random(1000 + seed)
+    steps = sorted(rng.sample([2**k for k in range(16)] + list(range(3, 3000, 7)), rng.randint(1, 10)))
+    fracs = [rng.choice([0.0, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0]) for _ in steps]
+    for tau in (0.1, 0.5, 0.9):
+        got, expected = onset_step(steps, fracs, tau), onset_by_bisection(steps, fracs, tau)
+        if expected is None:
+            assert got is None
+        else:
+            assert got == pytest.approx(expected, rel=1e-9)
+
+
 @pytest.mark.parametrize(
     ("steps", "fracs"),
     [
@@ -295,6 +332,26 @@ def test_copy_tally_accumulates_batches(seed):
     tally.reset()
     tally.update(batches[0])
     assert tally.compute()["counts"].tolist() == copy_counts(batches[0], P).tolist()
+
+
+@pytest.mark.parametrize("name", ["v3s2L3", "v7s2L5-multiword"])
+@pytest.mark.parametrize("seed", range(3))
+def test_copy_tally_matches_counter(name, seed):
+    """CopyTally over batches of real look-ups = a collections.Counter of the copied training indices (Python dict
+    look-up, smallest index on duplicates); num_samples = samples seen, copies = samples that are copies."""
+    v, s, L = SHAPES[name]
+    train = train_with_duplicates(v, s**L, 25, seed)
+    samples = mixed_samples(train, v, 120, seed + 50)
+    index, tally = TrainIndex(train, v), CopyTally(25)
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, 120), 4))
+    for lo, hi in zip([0, *cuts], [*cuts, 120]):
+        tally.update(index.lookup(samples[lo:hi]))
+    hits = Counter(i for i in brute_lookup(train, samples) if i >= 0)
+    out = tally.compute()
+    assert out["counts"].tolist() == [hits[i] for i in range(25)]
+    assert int(out["num_samples"]) == 120
+    assert int(out["copies"]) == sum(hits.values()) > 0
 
 
 def test_copy_tally_rejects():
