@@ -15,7 +15,6 @@ from rhm_memo import report
 from rhm_memo.metrics import onset_step
 from rhm_memo.report import (
     FIGURES,
-    _pick_records,
     load_run,
     load_runs,
     main,
@@ -28,6 +27,7 @@ from rhm_memo.report import (
     summary_table,
     write_report,
 )
+from rhm_memo.report.figures import _pick_records
 
 STEPS = [2**k for k in range(9)]  # 1, 2, 4, ..., 256
 COPY_FRACTIONS = [0.0, 0.02, 0.05, 0.08, 0.2, 0.45, 0.6, 0.75, 0.85]  # never reaches 0.9
@@ -66,6 +66,21 @@ def memorization_record(step, copy_fraction, b=64):
         "quantile_fraction_ever": [None, *np.linspace(0.1, copy_fraction, BINS - 1).tolist()],
         "seconds_sampling": 0.5,
         "seconds_metrics": 0.1,
+        "null": {
+            "mass": 0.002,
+            "excess_copy_fraction": copy_fraction - 0.002,
+            "expected_ever_memorized": 0.002 * step,
+            "samples_drawn": b * (1 + STEPS.index(step) if step in STEPS else 10),
+            **{
+                key: {"mean": None if step == 1 else mean, "sd": 0.02, "p_value": 0.3, "draws": 200}
+                for key, mean in [
+                    ("auc_ever", 0.6),
+                    ("auc_ever_uniform", 0.5),
+                    ("auc_commonness_ever", 0.55),
+                    ("auc_commonness_ever_uniform", 0.5),
+                ]
+            },
+        },
     }
 
 
@@ -251,7 +266,8 @@ def test_main_draws_every_figure_with_every_run(tmp_path, capsys):
     with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG text stays searchable
         summary = main([str(a), str(b), "--out", str(tmp_path / "rep")])
     assert summary == tmp_path / "rep" / "summary.md" and f"wrote {summary}" in capsys.readouterr().out
-    stems = ["copy_fraction", "block_copies", "slop_kl", "memorized_by_quantile", "overproduction", "by_setting"]
+    stems = ["copy_fraction", "auc_vs_null", "block_copies", "slop_kl", "memorized_by_quantile", "overproduction",
+             "by_setting"]  # fmt: skip
     assert len(FIGURES) == len(stems)
     for stem in stems:
         paths = [tmp_path / "rep" / f"{stem}.png", tmp_path / "rep" / f"{stem}.svg"]
@@ -302,11 +318,12 @@ def test_missing_matplotlib_is_a_clear_import_error(run_dir, tmp_path, monkeypat
 
 
 def test_matplotlib_is_imported_only_inside_functions():
-    """The package imports without the `plots` extra: no module-level matplotlib import in report.py."""
-    tree = ast.parse(Path(report.__file__).read_text())
-    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-    names = [a.name for n in top for a in n.names] + [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
-    assert not any(name.startswith("matplotlib") for name in names)
+    """The package imports without the `plots` extra: no module-level matplotlib or scipy import in the report."""
+    for path in Path(report.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        names = [a.name for n in top for a in n.names] + [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
+        assert not any(name.startswith(("matplotlib", "scipy")) for name in names), path
 
 
 # ---------------------------------------------------------------------------------------------------------- seeds
@@ -350,7 +367,7 @@ def test_group_table_means_sds_and_never(tmp_path):
     assert row["copy fraction"] == f"{np.mean(copy):.3f} ± {np.std(copy, ddof=1):.3f}"
     o = [report.onsets(r)[1] for r in runs]
     assert o[2] is None and row["onset τ=0.5"].endswith("(1 never)")
-    assert row["onset τ=0.5"].startswith(f"{report._fmt_step(np.mean(o[:2]))} ± ")
+    assert row["onset τ=0.5"].startswith(f"{report.fmt_step(np.mean(o[:2]))} ± ")
     assert row["onset τ=0.9"].startswith("never") or "never" in row["onset τ=0.9"]
 
 
@@ -375,7 +392,11 @@ def test_memorization_table_follows_the_records(tmp_path):
     runs = load_runs([make_run(tmp_path / f"m{k}", seed=k, truncated=False) for k in (1, 2)])
     (group,) = report.group_runs(runs)
     lines = report.memorization_table(group).splitlines()
-    assert lines[0] == "| step | copy fraction | ever memorized | auc_ever (log p) | auc_commonness_ever |"
+    assert lines[0] == (
+        "| step | copy fraction | excess over M | ever memorized | ever, null expected | auc_ever (log p) "
+        "| auc_ever null | auc_commonness_ever | auc_commonness null |"
+    )
     assert [line.split("|")[1].strip() for line in lines[2:]] == [str(s) for s in STEPS]
     first = [c.strip() for c in lines[2].split("|")[2:-1]]
-    assert first[0] == f"{COPY_FRACTIONS[0]:.3f} ± 0.000" and first[2] == "—"  # auc_ever is null at step 1
+    assert first[0] == f"{COPY_FRACTIONS[0]:.3f} ± 0.000" and first[4] == first[5] == "—"  # AUCs null at step 1
+    assert first[1] == f"{COPY_FRACTIONS[0] - 0.002:.3f} ± 0.000"  # the excess over M

@@ -1,0 +1,112 @@
+"""Runs that differ only in their seeds: grouping them into settings, and the numbers of one run that are
+compared across seeds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rhm_memo.report.records import TAUS, Run, heights_of, num, onsets, optional, series
+
+#: Config keys that may differ between replicates of one setting: the seeds, and where and how the run is logged.
+REPLICATE_KEYS = ("seed_everything", "data.seed_data", "data.cache_dir", "trainer.logger", "trainer.default_root_dir",
+                  "ckpt_path")  # fmt: skip
+
+
+@dataclass
+class Group:
+    """Runs of one setting (the same config up to ``REPLICATE_KEYS``), labelled by what sets it apart."""
+
+    label: str
+    runs: list[Run]
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, str]:
+    """Dotted keys of a nested config, each value as canonical JSON (lists stay leaves)."""
+    if isinstance(tree, dict):
+        flat: dict[str, str] = {}
+        for key, value in tree.items():
+            flat |= _flatten(value, f"{prefix}{key}.")
+        return flat
+    return {prefix[:-1]: json.dumps(tree, sort_keys=True, default=str)}
+
+
+def _setting(run: Run) -> dict[str, str] | None:
+    """The run's flattened config without its replicate keys; None without a config."""
+    if run.config is None:
+        return None
+    flat = _flatten(run.config)
+    return {k: v for k, v in flat.items() if not any(k == r or k.startswith(f"{r}.") for r in REPLICATE_KEYS)}
+
+
+def group_runs(runs: Sequence[Run]) -> list[Group]:
+    """Group runs that differ only in ``REPLICATE_KEYS``, in first-seen order; runs without a config stand alone.
+
+    A group's label lists the config keys whose values differ between groups, by their last component where
+    that is unambiguous (``zipf_exponent=2.0``), or ``"all runs"`` when there is one group.
+    """
+    settings: list[dict[str, str] | None] = []
+    groups: list[list[Run]] = []
+    for run in runs:
+        setting = _setting(run)
+        for i, known in enumerate(settings):
+            if setting is not None and known == setting:
+                groups[i].append(run)
+                break
+        else:
+            settings.append(setting)
+            groups.append([run])
+    known = [s for s in settings if s is not None]
+    keys = sorted({k for s in known for k in s if len({s.get(k) for s in known}) > 1})
+    short = {k: k.rsplit(".", 1)[-1] for k in keys}
+    short = {k: v if list(short.values()).count(v) == 1 else k for k, v in short.items()}  # keep ambiguous keys
+    labels = []
+    for setting, members in zip(settings, groups):
+        if setting is None:
+            labels.append(members[0].name)
+        else:
+            labels.append(", ".join(f"{short[k]}={setting.get(k, '—')}" for k in keys) or "all runs")
+    return [Group(label, members) for label, members in zip(labels, groups)]
+
+
+def run_statistics(run: Run, taus: Sequence[float] = TAUS) -> dict[str, float | None]:
+    """The numbers the seed table averages: onsets, final copy fraction and AUCs, and slop per height.
+
+    ``auc_ever`` ranks training strings by log-prob, ``auc_commonness`` by substring commonness (both at the
+    last evaluation); ``auc_ever@τ`` is ``auc_ever`` at the first evaluation whose copy fraction reaches
+    ``taus[0]`` (which training strings are memorized first); ``slop peak h`` is the largest slop index over
+    the evaluations. Next to each, where the records hold the null model (docs/concepts/null.md): ``M`` (the
+    grammar sampler's copy fraction), ``excess copy fraction``, each AUC's ``null`` mean and ``− null``, the
+    observed AUC minus the null mean of the same evaluation.
+    """
+    last = run.memorization[-1] if run.memorization else {}
+    stats: dict[str, float | None] = {f"onset τ={t:g}": o for t, o in zip(taus, onsets(run, taus))}
+    stats["copy fraction"] = optional(last.get("copy_fraction"))
+    stats["M"] = _null(last, "mass")
+    stats["excess copy fraction"] = _null(last, "excess_copy_fraction")
+    first = next((r for r in run.memorization if r["step"] > 0 and num(r.get("copy_fraction")) >= taus[0]), {})
+    for name, record, key in [("auc_ever", last, "auc_ever"), (f"auc_ever@τ={taus[0]:g}", first, "auc_ever"),
+                              ("auc_commonness", last, "auc_commonness_ever")]:  # fmt: skip
+        stats[name] = optional(record.get(key))
+        stats[f"{name} null"] = _null(record, key, "mean")
+        have = stats[name] is not None and stats[f"{name} null"] is not None
+        stats[f"{name} − null"] = stats[name] - stats[f"{name} null"] if have else None
+    stats["spearman"] = optional(last.get("spearman_first_step"))
+    for h in heights_of([r.get("heights", {}) for r in run.substrings]):
+        _, slop = series(run.substrings, lambda r, h=h: r["heights"][h]["slop_index"])
+        stats[f"slop h={h}"] = optional(slop[-1]) if slop.size else None
+        stats[f"slop peak h={h}"] = float(np.nanmax(slop)) if np.isfinite(slop).any() else None
+    return stats
+
+
+def _null(record: dict[str, Any], key: str, field: str | None = None) -> float | None:
+    """A number of the record's null model (``record["null"][key][field]``), or None where it is missing."""
+    try:
+        value = record["null"][key]
+        return optional(value[field] if field else value)
+    except (KeyError, TypeError):
+        return None

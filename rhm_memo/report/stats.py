@@ -1,0 +1,150 @@
+"""Statistics across seeds: for runs that differ only in their seeds, n, mean, sd and a 95% confidence interval;
+one-sample t-tests against a reference (0.5, or 0 for observed − null); Welch's t-test and an exact permutation
+test between settings. All tests are two-sided and come from ``scipy.stats`` (imported when called)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rhm_memo.report.groups import Group, run_statistics
+from rhm_memo.report.records import TAUS
+from rhm_memo.report.tables import fmt
+
+#: The largest group size for which the permutation test enumerates every relabelling exactly.
+EXACT_PERMUTATION_MAX = 10
+
+
+def _scipy_stats():
+    try:
+        from scipy import stats
+    except ImportError as err:
+        raise ImportError("the report's statistics need scipy: pip install rhm_memo[plots]") from err
+    return stats
+
+
+@dataclass(frozen=True)
+class Summary:
+    """n, mean, sample sd and the t-based 95% confidence interval of the mean (NaN where n is too small)."""
+
+    n: int
+    mean: float
+    sd: float
+    ci_low: float
+    ci_high: float
+
+
+def describe(values: Sequence[float]) -> Summary:
+    """The :class:`Summary` of ``values`` (NaN-free numbers)."""
+    x = np.asarray(values, dtype=np.float64)
+    n = x.size
+    if n == 0:
+        return Summary(0, math.nan, math.nan, math.nan, math.nan)
+    mean = float(x.mean())
+    if n < 2:
+        return Summary(1, mean, math.nan, math.nan, math.nan)
+    sd = float(x.std(ddof=1))
+    half = _scipy_stats().t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+    return Summary(n, mean, sd, mean - half, mean + half)
+
+
+def one_sample_p(values: Sequence[float], reference: float) -> float:
+    """Two-sided p-value of the one-sample t-test of mean(values) = reference; NaN with n < 2 or zero spread."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size < 2 or np.all(x == x[0]):
+        return math.nan
+    return float(_scipy_stats().ttest_1samp(x, reference).pvalue)
+
+
+def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided p-value of Welch's t-test of equal means; NaN unless both samples have n ≥ 2 and some spread."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.size < 2 or y.size < 2 or (np.all(x == x[0]) and np.all(y == y[0])):
+        return math.nan
+    return float(_scipy_stats().ttest_ind(x, y, equal_var=False).pvalue)
+
+
+def permutation_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided p-value of the exact permutation test of the difference of means (every relabelling of the
+    pooled values); NaN when either sample is empty or larger than ``EXACT_PERMUTATION_MAX``."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if not x.size or not y.size or max(x.size, y.size) > EXACT_PERMUTATION_MAX:
+        return math.nan
+    result = _scipy_stats().permutation_test(
+        (x, y), lambda u, v, axis: u.mean(axis) - v.mean(axis), permutation_type="independent",
+        n_resamples=math.inf, alternative="two-sided", vectorized=True,
+    )  # fmt: skip
+    return float(result.pvalue)
+
+
+#: The rows of the null table: a run statistic, its reference value (None: no test), and its null counterpart.
+NULL_ROWS: tuple[tuple[str, float | None, str], ...] = (
+    ("auc_ever", 0.5, "auc_ever − null"),
+    (f"auc_ever@τ={TAUS[0]:g}", 0.5, f"auc_ever@τ={TAUS[0]:g} − null"),
+    ("auc_commonness", 0.5, "auc_commonness − null"),
+    ("copy fraction", None, "excess copy fraction"),
+)
+
+
+def _values(group: Group, key: str) -> list[float]:
+    return [v for v in (run_statistics(run).get(key) for run in group.runs) if v is not None]
+
+
+def _fmt_p(p: float) -> str:
+    if math.isnan(p):
+        return "—"
+    return f"{p:.2g}" if p >= 0.001 else f"{p:.1e}"
+
+
+def _fmt_summary(s: Summary) -> str:
+    text = fmt(s.mean) + (f" ± {fmt(s.sd)}" if s.n > 1 else "")
+    return text + (f" [{fmt(s.ci_low)}, {fmt(s.ci_high)}]" if s.n > 1 else "")
+
+
+def null_table(groups: Sequence[Group]) -> str:
+    """Per setting and statistic: n, mean ± sd [95% CI], p against 0.5; the null model's mean, the observed
+    minus null per run (mean ± sd [CI]) and its p against 0 (one-sample t-tests, two-sided)."""
+    header = ["setting", "statistic", "n", "mean ± sd [95% CI]", "p (vs 0.5)", "null mean",
+              "observed − null: mean ± sd [95% CI]", "p (vs null)"]  # fmt: skip
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for group in groups:
+        for key, reference, excess_key in NULL_ROWS:
+            observed, excess = _values(group, key), _values(group, excess_key)
+            if not observed:
+                continue
+            null_key = "M" if reference is None else f"{key} null"
+            null = describe(_values(group, null_key))
+            cells = [group.label.replace("|", "\\|"), key, str(len(observed)), _fmt_summary(describe(observed))]
+            cells.append(_fmt_p(one_sample_p(observed, reference)) if reference is not None else "—")
+            cells.append(fmt(null.mean, 4 if reference is None else 3))
+            cells += [_fmt_summary(describe(excess)), _fmt_p(one_sample_p(excess, 0.0))] if excess else ["—", "—"]
+            rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+#: The statistics compared between settings.
+COMPARED = (*(f"onset τ={t:g}" for t in TAUS), "auc_ever", "auc_ever − null", "auc_commonness − null")
+
+
+def comparison_table(groups: Sequence[Group], keys: Sequence[str] = COMPARED) -> str:
+    """Every pair of settings and statistic: n₁, n₂, the means, Welch's p and the exact permutation p (n ≤ 10).
+
+    Onsets compare the runs that reached τ (the others are counted in the n's as missing)."""
+    header = ["setting A", "setting B", "statistic", "n A", "n B", "mean A", "mean B", "Welch p", "permutation p"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for a, b in itertools.combinations(groups, 2):
+        for key in keys:
+            x, y = _values(a, key), _values(b, key)
+            if not x or not y:
+                continue
+            digits = 0 if key.startswith("onset") else 3
+            cells = [a.label.replace("|", "\\|"), b.label.replace("|", "\\|"), key]
+            cells += [f"{len(x)}/{len(a.runs)}", f"{len(y)}/{len(b.runs)}"]
+            cells += [fmt(float(np.mean(x)), digits), fmt(float(np.mean(y)), digits)]
+            cells += [_fmt_p(welch_p(x, y)), _fmt_p(permutation_p(x, y))]
+            rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
