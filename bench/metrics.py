@@ -61,6 +61,18 @@ def evaluate_all(g, train, test, gen, train_index, block_index, block_probs):
     return out
 
 
+def evaluate_null(null, copy_index, num_train: int) -> dict:
+    """One evaluation's null record (grammar and uniform nulls of both AUCs) for the copies of ``copy_index``."""
+    import torch
+
+    from rhm_memo import metrics as M
+
+    first = M.update_first_step(torch.full((num_train,), M.NEVER), copy_index, 1)
+    ever = M.ever_memorized(first, 1)
+    observed = {"auc_ever": 0.6, "auc_commonness_ever": 0.6}
+    return null.summary(M.copy_fraction(copy_index), int(ever.sum()), observed, 10**4)
+
+
 def run_case(name: str, repeats: int) -> dict:
     """Run one case in this process."""
     from rhm_memo import metrics as M
@@ -75,6 +87,9 @@ def run_case(name: str, repeats: int) -> dict:
     g, train, test, gen = _setup(20000, 10**4)
     train_index = M.TrainIndex(train, g.v)
     block_index = M.BlockIndex(train, g.v, g.s)
+    log_prob = g.log_prob(train)
+    null_scores = {"auc_ever": log_prob, "auc_commonness_ever": M.commonness_scores(train, g.v, g.s)}
+    null = M.NullModel(log_prob, null_scores, draws=200)
     block_probs = {}
     for h in range(1, g.L):
         bp = g.block_probabilities(h)
@@ -87,6 +102,14 @@ def run_case(name: str, repeats: int) -> dict:
         "validity": lambda: M.validity(g, gen),
         "hamming": lambda: M.nearest_hamming(gen, train, g.v),
         "all": lambda: evaluate_all(g, train, test, gen, train_index, block_index, block_probs),
+        "all_plus_hamming": lambda: (
+            evaluate_all(g, train, test, gen, train_index, block_index, block_probs),
+            M.nearest_hamming(gen, train, g.v),
+        ),
+        "null": lambda: evaluate_null(null, train_index.lookup(gen), num_train=train.shape[0]),
+        "null_build": lambda: evaluate_null(
+            M.NullModel(log_prob, null_scores, draws=200), train_index.lookup(gen), num_train=train.shape[0]
+        ),
         "all_with_indices": lambda: evaluate_all(
             g, train, test, gen, M.TrainIndex(train, g.v), M.BlockIndex(train, g.v, g.s), block_probs
         ),
@@ -104,6 +127,9 @@ CASES = [
     ("validity per height", "validity", 5, "<= 0.2 s", "paper code (BP) 109 s"),
     ("all of one evaluation (indices built)", "all", 5, "<= 1 s", ""),
     ("all of one evaluation + building indices", "all_with_indices", 3, "<= 1 s", ""),
+    ("all of one evaluation + nearest Hamming", "all_plus_hamming", 3, "", ""),
+    ("null model (2 nulls x 2 AUCs), R=200", "null", 5, "<= 5% of the row above", ""),
+    ("null model incl. building its R=200 orders", "null_build", 3, "", ""),
     ("nearest Hamming, B=1e4 vs P=2e4", "hamming", 2, "", ""),
     ("exact copies B=1e5 vs P=1e6 (incl. index)", "copies_scale", 2, "<= 10 s, 1024 MB", ""),
     ("nearest Hamming, B=1e4 vs P=1e5", "hamming_scale", 1, "<= 30 s", ""),

@@ -41,7 +41,7 @@ class MemorizationMonitor(SamplingMonitor):
         near_copy_k: Report the fraction of samples within these Hamming distances.
         bins: Log-prob quantile bins for the memorized fraction.
         null_draws: Monte Carlo draws of the null model's AUCs per evaluation (0: expected counts only).
-        seed: Seed of the sampling generators (combined with the step and the rank), and of the null's draws.
+        seed: Seed of the sampling generators (combined with the step and the rank) and of the null model's draws.
         out_dir: Where to write the records (None: the run directory).
         wandb_tables: Log W&B histograms and a table of sample strings (with a W&B logger).
     """
@@ -92,9 +92,8 @@ class MemorizationMonitor(SamplingMonitor):
         self.index = M.TrainIndex(dm.train_strings, v)
         self.blocks = M.BlockIndex(dm.train_strings, v, s)
         self.commonness = M.commonness_scores(dm.train_strings, v, s)
-        self.null = M.NullModel(
-            dm.train_log_prob, {"auc_ever": dm.train_log_prob, "auc_commonness_ever": self.commonness}
-        )
+        scores = {"auc_ever": dm.train_log_prob, "auc_commonness_ever": self.commonness}
+        self.null = M.NullModel(dm.train_log_prob, scores, self.null_draws, self.spec.seed)
         self.test_block_copies = self.blocks.copy_fractions(dm.test_strings) if len(dm.test_strings) else {}
 
     @override
@@ -141,9 +140,7 @@ class MemorizationMonitor(SamplingMonitor):
         ever = M.ever_memorized(self.first_step, step)
         proto = M.memorization_vs_prototypicality(self.dm.train_log_prob, now > 0, self.first_step, step, self.bins)
         auc_commonness = M.auc(self.commonness, ever)
-        null = self._null(
-            step, copy_fraction, ever, {"auc_ever": proto["auc_ever"], "auc_commonness_ever": auc_commonness}
-        )
+        null = self._null(copy_fraction, ever, {"auc_ever": proto["auc_ever"], "auc_commonness_ever": auc_commonness})
         record: dict[str, Any] = {
             "monitor": "memorization",
             "step": step,
@@ -173,12 +170,9 @@ class MemorizationMonitor(SamplingMonitor):
             self._distances = distances
         return record
 
-    def _null(self, step: int, copy_fraction: float, ever: torch.Tensor, observed: dict[str, float]) -> dict[str, Any]:
-        """The null model's record of this evaluation (its Monte Carlo generator is seeded by the step)."""
-        generator = torch.Generator().manual_seed(self.spec.seed + 1_000_003 * step + 104_729)
-        return self.null.summary(
-            copy_fraction, int(ever.sum()), observed, self.samples_drawn, self.null_draws, generator
-        )
+    def _null(self, copy_fraction: float, ever: torch.Tensor, observed: dict[str, float]) -> dict[str, Any]:
+        """The null model's record of this evaluation."""
+        return self.null.summary(copy_fraction, int(ever.sum()), observed, self.samples_drawn)
 
     @override
     def log_record(self, trainer: L.Trainer, record: dict[str, Any], samples: torch.Tensor) -> None:
@@ -241,7 +235,7 @@ class MemorizationMonitor(SamplingMonitor):
         step, copy_fraction = self.history[-1]
         ever = M.ever_memorized(self.first_step, step)
         auc = M.auc(self.dm.train_log_prob, ever)
-        null = self._null(step, copy_fraction, ever, {"auc_ever": auc, "auc_commonness_ever": math.nan})
+        null = self._null(copy_fraction, ever, {"auc_ever": auc, "auc_commonness_ever": math.nan})
         grammar, uniform = null["auc_ever"], null["auc_ever_uniform"]
         rank_zero_info(
             f"[memorization] onset steps {text}; final copy fraction {copy_fraction:.4f} (B={self.spec.num_samples}) "

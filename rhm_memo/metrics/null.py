@@ -145,20 +145,55 @@ class NullAUC:
                 "k": self.k, "draws": self.draws}  # fmt: skip
 
 
+def successive_order(log_weights: torch.Tensor, draws: int, generator: torch.Generator) -> torch.Tensor:
+    """``(draws, P)`` int32: per draw, every index in the order of a successive sample without replacement ∝
+    exp(log_weights), so that the first k columns of a row are a successive sample of k for every k.
+
+    The descending order of ``log_weights`` + float64 Gumbel noise (the full Gumbel-top-k); entries of weight 0
+    come last.
+    """
+    check_int("draws", draws, 0)
+    log_weights = log_weights.double()
+    num = log_weights.numel()
+    out = torch.empty(draws, num, dtype=torch.int32, device=log_weights.device)
+    chunk = max(1, _CHUNK // max(1, num))
+    for start in range(0, draws, chunk):
+        rows = min(chunk, draws - start)
+        u = torch.rand(rows, num, dtype=torch.float64, generator=generator, device=log_weights.device)
+        gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(torch.float64).tiny)))
+        out[start : start + rows] = torch.argsort(log_weights + gumbel, dim=1, descending=True).int()
+    return out
+
+
 class NullModel:
     """The grammar sampler's side of every memorization statistic, for one training set.
 
-    Built once per training set (the scores' ranks and the sampling weights are precomputed); each evaluation
-    then asks for the expected counts and the null AUCs of its observed ever-memorized count.
+    Built once per training set: the scores' ranks, and ``draws`` Monte Carlo draws of the order in which the
+    grammar sampler (and a uniform one) first generates each training string, so that a null AUC for any
+    count k costs O(draws · k) and the null of one run is the same draws at every evaluation (a smooth curve
+    over training). Where ``draws`` · P exceeds ``max_orders`` entries, each call draws its k strings afresh
+    (``draw_without_replacement``, seeded by ``seed`` and k) instead of keeping the orders in memory.
 
     Args:
         log_prob: ``(P,)`` log p(x_i) of the training strings, with the root prior (π_i = p(x_i)).
         scores: Prototypicality scores of the training strings by name (e.g. log-prob, commonness), ``(P,)``.
+        draws: Monte Carlo draws R of the null AUCs (0: none).
+        seed: Seed of the draws.
+        max_orders: The most (draw, string) entries kept per null (int32 each).
     """
 
-    def __init__(self, log_prob: torch.Tensor, scores: Mapping[str, torch.Tensor]) -> None:
+    def __init__(
+        self,
+        log_prob: torch.Tensor,
+        scores: Mapping[str, torch.Tensor],
+        draws: int = 200,
+        seed: int = 0,
+        max_orders: int = 1 << 26,
+    ) -> None:
         self.log_prob = _check_log_prob(log_prob)
         self.mass = training_mass(self.log_prob)
+        check_int("draws", draws, 0)
+        self.draws, self.seed, self.max_orders = draws, seed, max_orders
         num = self.log_prob.numel()
         self.ranks: dict[str, torch.Tensor] = {}
         for name, score in scores.items():
@@ -167,58 +202,59 @@ class NullModel:
             if torch.isnan(score).any():
                 raise ValueError(f"scores[{name!r}] contains NaN")
             self.ranks[name] = average_ranks(score.double())
+        self._orders: dict[bool, torch.Tensor] = {}
 
     def expected_ever_memorized(self, num_draws: int) -> float:
         """Training strings the grammar sampler generates at least once in ``num_draws`` samples."""
         return expected_ever_memorized(self.log_prob, num_draws)
 
-    def aucs(
-        self,
-        k: int,
-        observed: Mapping[str, float],
-        draws: int,
-        generator: torch.Generator,
-        uniform: bool = False,
-    ) -> dict[str, NullAUC]:
+    def _log_weights(self, uniform: bool) -> torch.Tensor:
+        return torch.zeros_like(self.log_prob) if uniform else self.log_prob
+
+    def _draw(self, k: int, uniform: bool) -> torch.Tensor:
+        """``(draws, k)``: the first k training strings of each draw of the (uniform or grammar) null."""
+        if self.draws * self.log_prob.numel() > self.max_orders:
+            generator = torch.Generator().manual_seed(self.seed + 2 * k + int(uniform))
+            return draw_without_replacement(self._log_weights(uniform), k, self.draws, generator)
+        if uniform not in self._orders:
+            generator = torch.Generator().manual_seed(self.seed + int(uniform))
+            self._orders[uniform] = successive_order(self._log_weights(uniform), self.draws, generator)
+        return self._orders[uniform][:, :k].long()
+
+    def aucs(self, k: int, observed: Mapping[str, float], uniform: bool = False) -> dict[str, NullAUC]:
         """The null AUC of every score for ``k`` memorized strings, next to the ``observed`` AUCs.
 
-        Each draw picks ``k`` distinct training strings successively ∝ p(x_i) without replacement (the grammar
-        sampler's null), or uniformly with ``uniform=True`` (the uniform null, mean 0.5). All scores share the
-        same draws. A draw's AUC is the Mann–Whitney AUC of the drawn strings against the rest (ties ½), from
-        the scores' average ranks in O(k). With ``k`` = 0 or P, or ``draws`` = 0, all but ``observed`` is NaN.
+        Each draw holds the first ``k`` distinct training strings the grammar sampler generates (successive
+        sampling ∝ p(x_i) without replacement), or k drawn uniformly with ``uniform=True`` (the uniform null,
+        mean 0.5). All scores share the same draws. A draw's AUC is the Mann–Whitney AUC of its strings against
+        the rest (ties ½), from the scores' average ranks. With ``k`` = 0 or P, or no draws, all but
+        ``observed`` is NaN.
         """
         check_int("k", k, 0)
-        check_int("draws", draws, 0)
         if set(observed) != set(self.ranks):
             raise ValueError(f"observed must have the keys {sorted(self.ranks)}, got {sorted(observed)}")
         num = self.log_prob.numel()
         if k > num:
             raise ValueError(f"k={k} exceeds the number of training strings P={num}")
-        if k in (0, num) or draws == 0:
-            return {name: NullAUC(float(observed[name]), math.nan, math.nan, math.nan, k, draws) for name in observed}
-        weights = torch.zeros_like(self.log_prob) if uniform else self.log_prob
-        chosen = draw_without_replacement(weights, k, draws, generator)
+        if k in (0, num) or self.draws == 0:
+            nan = math.nan
+            return {name: NullAUC(float(observed[name]), nan, nan, nan, k, self.draws) for name in observed}
+        chosen = self._draw(k, uniform)
         out = {}
         for name, ranks in self.ranks.items():
             null = (ranks[chosen].sum(1) - k * (k + 1) / 2) / (k * (num - k))
             obs = float(observed[name])
-            p = (1 + int((null >= obs - 1e-12).sum())) / (draws + 1) if math.isfinite(obs) else math.nan
-            sd = null.std().item() if draws > 1 else math.nan
-            out[name] = NullAUC(obs, null.mean().item(), sd, p, k, draws)
+            p = (1 + int((null >= obs - 1e-12).sum())) / (self.draws + 1) if math.isfinite(obs) else math.nan
+            sd = null.std().item() if self.draws > 1 else math.nan
+            out[name] = NullAUC(obs, null.mean().item(), sd, p, k, self.draws)
         return out
 
     def summary(
-        self,
-        copy_fraction: float,
-        ever_memorized: int,
-        observed: Mapping[str, float],
-        samples_drawn: int,
-        draws: int,
-        generator: torch.Generator,
+        self, copy_fraction: float, ever_memorized: int, observed: Mapping[str, float], samples_drawn: int
     ) -> dict[str, float | dict[str, float]]:
         """One evaluation's null record: M, the excess copy fraction, the expected ever-memorized count after
         ``samples_drawn`` samples, and per score the grammar null and the uniform null of its ever-memorized AUC
-        (``mean``, ``sd``, ``p_value``; keys ``NAME`` and ``NAME_uniform``)."""
+        (``mean``, ``sd``, ``p_value``, ``draws``; keys ``NAME`` and ``NAME_uniform``)."""
         record: dict[str, float | dict[str, float]] = {
             "mass": self.mass,
             "excess_copy_fraction": copy_fraction - self.mass,
@@ -226,7 +262,7 @@ class NullModel:
             "samples_drawn": samples_drawn,
         }
         for uniform in (False, True):
-            for name, null in self.aucs(ever_memorized, observed, draws, generator, uniform).items():
+            for name, null in self.aucs(ever_memorized, observed, uniform).items():
                 key = f"{name}_uniform" if uniform else name
                 record[key] = {"mean": null.mean, "sd": null.sd, "p_value": null.p_value, "draws": null.draws}
         return record

@@ -136,8 +136,7 @@ def expected_memorization(
     """The memorization records of ``(step, samples)`` evaluations in order, from ``rhm_memo.metrics``.
 
     Returns the records (minus timings and ``ema``, JSON-plain), the final first-memorized steps and counts.
-    Copies, counts and first steps are found in plain Python; the null model's Monte Carlo generator is seeded
-    from ``seed`` and the step as the monitor documents.
+    Copies, counts and first steps are found in plain Python; the null model is drawn from ``seed``.
     """
     g, train, log_prob = dm.grammar, dm.train_strings, dm.train_log_prob
     num_train = train.shape[0]
@@ -146,7 +145,7 @@ def expected_memorization(
     commonness = M.commonness_scores(train, g.v, g.s)
     first = [M.NEVER] * num_train
     counts = [0] * num_train
-    null = M.NullModel(log_prob, {"auc_ever": log_prob, "auc_commonness_ever": commonness})
+    null = M.NullModel(log_prob, {"auc_ever": log_prob, "auc_commonness_ever": commonness}, null_draws, seed)
     records, drawn = [], 0
     for step, samples in evaluations:
         drawn += samples.shape[0]
@@ -192,8 +191,6 @@ def expected_memorization(
                         int(ever.sum()),
                         {"auc_ever": M.auc(log_prob, ever), "auc_commonness_ever": M.auc(commonness, ever)},
                         drawn,
-                        null_draws,
-                        torch.Generator().manual_seed(seed + 1_000_003 * step + 104_729),
                     ),
                 }
             )

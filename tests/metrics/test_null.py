@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rhm_memo.metrics import NullModel, draw_without_replacement, expected_ever_memorized, training_mass
-from rhm_memo.metrics.null import _first_distinct, _gumbel_top_k
+from rhm_memo.metrics.null import _first_distinct, _gumbel_top_k, successive_order
 from rhm_memo.rhm import Grammar
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ def _set_frequencies(chosen):
     return counts
 
 
-@pytest.mark.parametrize("algorithm", ["gumbel", "stream", "auto"])
+@pytest.mark.parametrize("algorithm", ["gumbel", "stream", "auto", "order"])
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_draws_follow_successive_sampling(algorithm, k):
     log_w = torch.tensor(WEIGHTS, dtype=torch.float64).log()
@@ -130,6 +130,8 @@ def test_draws_follow_successive_sampling(algorithm, k):
         chosen = _gumbel_top_k(log_w, k, n, gen)
     elif algorithm == "stream":
         chosen = _first_distinct(torch.tensor(WEIGHTS, dtype=torch.float64), k, n, 2, gen)  # short rounds: continues
+    elif algorithm == "order":
+        chosen = successive_order(log_w, n, gen)[:, :k].long()
     else:
         chosen = draw_without_replacement(log_w, k, n, gen)
     exact = successive_sets(WEIGHTS, k)
@@ -182,22 +184,24 @@ def _exact_null(scores, weights, k, observed):
     return mean, sd, sum(p for a, p in values if a >= observed - 1e-12)
 
 
+@pytest.mark.parametrize("max_orders", [1 << 26, 0])  # orders kept, or each k drawn afresh
 @pytest.mark.parametrize("k", [1, 2, 4])
-def test_null_auc_matches_exact_enumeration(k):
+def test_null_auc_matches_exact_enumeration(k, max_orders):
     log_p = [-2.0, -2.5, -2.5, -3.0, -4.0, -4.5]  # a tie between strings 1 and 2
     weights = [math.exp(x) for x in log_p]
     commonness = [0.3, -0.2, 0.1, 0.1, -1.0, 0.5]
-    null = NullModel(torch.tensor(log_p), {"log_p": torch.tensor(log_p), "common": torch.tensor(commonness)})
-    observed = {"log_p": 0.6, "common": 0.55}
     draws = 20_000
-    got = null.aucs(k, observed, draws, torch.Generator().manual_seed(k))
+    scores = {"log_p": torch.tensor(log_p), "common": torch.tensor(commonness)}
+    null = NullModel(torch.tensor(log_p), scores, draws, seed=k, max_orders=max_orders)
+    observed = {"log_p": 0.6, "common": 0.55}
+    got = null.aucs(k, observed)
     for name, scores in [("log_p", log_p), ("common", commonness)]:
         mean, sd, tail = _exact_null(scores, weights, k, observed[name])
         assert abs(got[name].mean - mean) < 5 * sd / math.sqrt(draws) + 1e-12
         assert math.isclose(got[name].sd, sd, rel_tol=0.05)
         assert abs(got[name].p_value - tail) < 5 * math.sqrt(tail * (1 - tail) / draws) + 2 / draws
         assert got[name].observed == observed[name] and got[name].k == k and got[name].draws == draws
-    uniform = null.aucs(k, observed, draws, torch.Generator().manual_seed(9), uniform=True)
+    uniform = null.aucs(k, observed, uniform=True)
     u_mean, u_sd, u_tail = _exact_null(log_p, [1.0] * 6, k, observed["log_p"])
     assert math.isclose(u_mean, 0.5, abs_tol=1e-12)  # the uniform null is centred, ties included
     assert abs(uniform["log_p"].mean - u_mean) < 5 * u_sd / math.sqrt(draws)
@@ -211,30 +215,41 @@ def test_null_auc_of_a_perfect_sampler_is_not_significant():
     log_p = g.log_prob(train)
     members = {tuple(r): i for i, r in enumerate(train.tolist())}
     p_values = []
-    null = NullModel(log_p, {"log_p": log_p})
     for seed in range(20):
+        null = NullModel(log_p, {"log_p": log_p}, 400, seed)
         hits = torch.zeros(300, dtype=torch.bool)
         for row in g.sample(1500, 100 + seed).tolist():
             if tuple(row) in members:
                 hits[members[tuple(row)]] = True
         k = int(hits.sum())
         observed = pair_auc(log_p.tolist(), hits.tolist())
-        p_values.append(null.aucs(k, {"log_p": observed}, 400, torch.Generator().manual_seed(seed))["log_p"].p_value)
-        uniform = null.aucs(k, {"log_p": observed}, 400, torch.Generator().manual_seed(seed), uniform=True)
-        assert uniform["log_p"].mean < null.aucs(k, {"log_p": observed}, 400, torch.Generator())["log_p"].mean
+        p_values.append(null.aucs(k, {"log_p": observed})["log_p"].p_value)
+        assert (
+            null.aucs(k, {"log_p": observed}, uniform=True)["log_p"].mean
+            < null.aucs(k, {"log_p": observed})["log_p"].mean
+        )
     assert 0.2 < sum(p_values) / len(p_values) < 0.8  # roughly uniform p-values under the null
     assert sum(p < 0.05 for p in p_values) <= 4
 
 
 def test_null_auc_edge_cases():
     log_p = torch.tensor([-1.0, -2.0, -3.0])
-    null = NullModel(log_p, {"log_p": log_p})
+    null = NullModel(log_p, {"log_p": log_p}, 10)
     for k in (0, 3):
-        out = null.aucs(k, {"log_p": 0.7}, 10, torch.Generator())["log_p"]
+        out = null.aucs(k, {"log_p": 0.7})["log_p"]
         assert out.observed == 0.7 and math.isnan(out.mean) and math.isnan(out.p_value)
-    assert math.isnan(null.aucs(1, {"log_p": 0.7}, 0, torch.Generator())["log_p"].mean)
-    assert math.isnan(null.aucs(1, {"log_p": math.nan}, 10, torch.Generator())["log_p"].p_value)
-    assert null.aucs(1, {"log_p": 0.7}, 10, torch.Generator())["log_p"].as_dict()["k"] == 1
+    assert math.isnan(NullModel(log_p, {"log_p": log_p}, 0).aucs(1, {"log_p": 0.7})["log_p"].mean)
+    assert math.isnan(null.aucs(1, {"log_p": math.nan})["log_p"].p_value)
+    assert null.aucs(1, {"log_p": 0.7})["log_p"].as_dict()["k"] == 1
+
+
+def test_null_draws_are_nested_and_reproducible():
+    """The first k strings of a draw are the first k of the same draw for any larger k, and the seed fixes them."""
+    log_p = torch.randn(300, dtype=torch.float64) - 8
+    a, b = NullModel(log_p, {"s": log_p}, 50, seed=4), NullModel(log_p, {"s": log_p}, 50, seed=4)
+    assert torch.equal(a._draw(40, False)[:, :10], a._draw(10, False))
+    assert a.aucs(25, {"s": 0.5}) == b.aucs(25, {"s": 0.5})
+    assert a.aucs(25, {"s": 0.5}) != NullModel(log_p, {"s": log_p}, 50, seed=5).aucs(25, {"s": 0.5})
 
 
 @pytest.mark.parametrize(
@@ -247,10 +262,11 @@ def test_null_auc_edge_cases():
         (lambda: expected_ever_memorized(torch.tensor([-1.0]), -1), "num_draws must be an integer >= 0"),
         (lambda: NullModel(torch.tensor([-1.0]), {"x": torch.zeros(2)}), r"scores\['x'\] must have shape \(1,\)"),
         (lambda: NullModel(torch.tensor([-1.0]), {"x": torch.tensor([math.nan])}), "contains NaN"),
-        (lambda: NullModel(torch.tensor([-1.0]), {"x": torch.zeros(1)}).aucs(2, {"x": 0.5}, 1, torch.Generator()),
+        (lambda: NullModel(torch.tensor([-1.0]), {"x": torch.zeros(1)}).aucs(2, {"x": 0.5}),
          "exceeds the number of training strings"),
-        (lambda: NullModel(torch.tensor([-1.0]), {"x": torch.zeros(1)}).aucs(1, {"y": 0.5}, 1, torch.Generator()),
+        (lambda: NullModel(torch.tensor([-1.0]), {"x": torch.zeros(1)}).aucs(1, {"y": 0.5}),
          "observed must have the keys"),
+        (lambda: NullModel(torch.tensor([-1.0]), {"x": torch.zeros(1)}, -1), "draws must be an integer >= 0"),
         (lambda: draw_without_replacement(torch.zeros(3), 1, -1, torch.Generator()), "draws must be an integer >= 0"),
     ],
 )  # fmt: skip
