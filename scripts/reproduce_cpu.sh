@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The CPU-scale reproduction of docs/reproduction.md: every run of configs/repro-cpu/grid.yaml with 3 seeds,
-# two at a time (about 45 minutes on 2 CPU cores), then one report per claim. Run from the repository root;
+# The CPU-scale study of docs/reproduction.md: every run of configs/repro-cpu/grid.yaml (8 overlays) with 3
+# seeds, two at a time (24 runs, about 52 minutes on 2 CPU cores), then one report per claim. Run from the repository root;
 # needs the plots extra (pip install -e ".[plots]"). Finished runs are skipped when the script is run again.
 #   bash scripts/reproduce_cpu.sh [ROOT]        # default ROOT: runs/repro-cpu; reports in ROOT/report/
 set -euo pipefail
