@@ -27,7 +27,7 @@ def paper_case(num_samples: int) -> dict:
     import lightning as L
     import torch
 
-    from rhm_memo.callbacks import MemorizationMonitor, SubstringMonitor
+    from rhm_memo.callbacks import MemorizationMonitor, SubstringMonitor, forget_samples
     from rhm_memo.data import RHMDataModule
     from rhm_memo.diffusion import UniformDiffusion
     from rhm_memo.models import DiffusionTransformer
@@ -45,7 +45,7 @@ def paper_case(num_samples: int) -> dict:
     trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=0, callbacks=[mem, sub])  # fmt: skip
     trainer.fit(model, datamodule=dm)  # evaluates at step 1 (warm-up)
-    del model._monitor_samples
+    forget_samples(trainer)
     start = time.perf_counter()
     record = mem.evaluate(trainer, model)
     sub.evaluate(trainer, model)

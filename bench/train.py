@@ -40,8 +40,9 @@ def _module(net: str, width: int, device: str):
     if net == "transformer":
         factory = partial(DiffusionTransformer, width=width, depth=8, heads=8)
     model = DiffusionModule(
-        6, 16, process=UniformDiffusion, net=factory, n_trajectories=32, optimizer=lambda p: torch.optim.Adam(p, 0.01)
-    )
+        6, 16, s=2, process=UniformDiffusion, net=factory, n_trajectories=32,
+        optimizer=lambda p: torch.optim.Adam(p, 0.01),
+    )  # fmt: skip
     return model.to(device)
 
 

@@ -1,12 +1,13 @@
-"""The ``rhm-memo`` command line.
+"""The ``rhm-memo`` command line (``rhm-memo --help`` lists the subcommands).
 
 * ``rhm-memo fit|validate|test --config CONFIG.yaml [...]``: a ``LightningCLI`` over ``DiffusionModule`` and
-  ``RHMDataModule``. The data module's ``vocab_size`` and ``seq_len`` are linked into the model; the default
+  ``RHMDataModule``. The data module's ``vocab_size``, ``seq_len`` and ``s`` are linked into the model; the default
   logger is an offline ``WandbLogger`` (runs land in ``runs/wandb`` and can be synced with ``wandb sync``);
   the resolved config is saved next to the run and logged to W&B; resuming with ``--ckpt_path`` continues
   the same W&B run.
-* ``rhm-memo data --config CONFIG.yaml [--data.KEY VALUE ...]``: build the config's data module, generate
-  (or load) its strings and print a summary. Other top-level keys of the config are ignored.
+* ``rhm-memo data --config CONFIG.yaml [--config OVERLAY.yaml ...] [--data.KEY VALUE ...]``: build the configs'
+  data module, generate (or load) its strings and print a summary. The configs are read as ``fit`` reads them
+  (jsonargparse, layered in order); their other top-level keys (``trainer``, ``model``, ...) are ignored.
 * ``rhm-memo report RUN_DIR [RUN_DIR ...] --out DIR``: figures and a summary table from the runs' local
   records (``rhm_memo.report``, needs the ``plots`` extra).
 * ``rhm-memo grid SWEEP.yaml [...] [--seeds K ...] [--jobs N] [--dry-run]``: run the grid of W&B sweep files
@@ -18,24 +19,33 @@ from __future__ import annotations
 import json
 import sys
 import time
+from argparse import SUPPRESS
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
-from jsonargparse import ArgumentParser
+from jsonargparse import ActionConfigFile, ArgumentError
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 
 from rhm_memo.callbacks.records import run_directory
 from rhm_memo.data import RHMDataModule
 from rhm_memo.module import DiffusionModule
+from rhm_memo.runs import CONFIG_FILE, DEFAULT_LOGGER
 
-DEFAULT_LOGGER = {
-    "class_path": "lightning.pytorch.loggers.WandbLogger",
-    "init_args": {"project": "rhm_memo", "save_dir": "runs", "offline": True},
+#: One line per subcommand, for ``rhm-memo --help`` (LightningCLI's own, then ours).
+COMMANDS = {
+    "fit": "train a model: rhm-memo fit --config configs/quickstart.yaml (docs/training.md)",
+    "validate": "the validation loss of a model (--ckpt_path CKPT) on the config's held-out strings",
+    "test": "the same evaluation as validate, logged as test/*",
+    "data": "generate (or load) the data of a config and print a summary (docs/data.md)",
+    "report": "tables and figures from the records of run directories (docs/report.md)",
+    "grid": "run the grid of W&B sweep files locally, one fit per point (docs/sweeps.md)",
 }
+#: Top-level keys of a ``fit`` config that ``rhm-memo data`` accepts and ignores (everything but ``data``).
+FIT_ONLY_KEYS = ("seed_everything", "trainer", "model", "optimizer", "lr_scheduler", "ckpt_path", "weights_only")
 #: Checkpoint key holding the W&B run id, so that ``--ckpt_path`` resumes the same run.
 WANDB_ID_KEY = "wandb_run_id"
 
@@ -51,8 +61,8 @@ class LogConfigCallback(SaveConfigCallback):
         """Write ``config.yaml`` once, on global rank zero, and log it to W&B."""
         if self.already_saved:
             return
+        run_dir = run_directory(trainer)  # on every rank: trainer.log_dir is a collective under DDP
         if trainer.is_global_zero:
-            run_dir = run_directory(trainer)
             if run_dir is not None:
                 Path(run_dir).mkdir(parents=True, exist_ok=True)
                 self.parser.save(
@@ -77,9 +87,10 @@ class RHMCLI(LightningCLI):
     """LightningCLI with the data→model size links, offline W&B by default and W&B resume from checkpoints."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        """Link ``vocab_size`` and ``seq_len`` from the data module into the model."""
+        """Link ``vocab_size``, ``seq_len`` (properties of the data module) and ``s`` (its argument) into the model."""
         parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
         parser.link_arguments("data.seq_len", "model.seq_len", apply_on="instantiate")
+        parser.link_arguments("data.s", "model.s", apply_on="parse")
 
     def before_instantiate_classes(self) -> None:
         """When resuming from a checkpoint, make the W&B logger continue the checkpoint's run."""
@@ -101,6 +112,7 @@ def cli_main(args: Sequence[str] | None = None, run: bool = True) -> RHMCLI:
         DiffusionModule,
         RHMDataModule,
         save_config_callback=LogConfigCallback,
+        save_config_kwargs={"config_filename": CONFIG_FILE},
         trainer_defaults={"logger": DEFAULT_LOGGER},
         args=args,
         run=run,
@@ -108,26 +120,30 @@ def cli_main(args: Sequence[str] | None = None, run: bool = True) -> RHMCLI:
 
 
 # ---------------------------------------------------------------------- the data command
-def data_parser() -> ArgumentParser:
-    """Parser of ``rhm-memo data``: a config file and every ``RHMDataModule`` argument under ``--data.*``."""
-    parser = ArgumentParser(prog="rhm-memo data", description="Generate (or load) RHM data and print a summary.")
-    parser.add_argument("--config", type=str, help="YAML file whose `data:` section configures the data module")
-    parser.add_class_arguments(RHMDataModule, "data")
+def data_parser() -> LightningArgumentParser:
+    """Parser of ``rhm-memo data``: ``--config`` files (layered) and every ``RHMDataModule`` argument as ``--data.*``.
+
+    The data module's arguments are added as ``fit`` adds them, so a config means the same to both commands;
+    the other top-level keys of a ``fit`` config (:data:`FIT_ONLY_KEYS`) are accepted and ignored.
+    """
+    parser = LightningArgumentParser(
+        prog="rhm-memo data", description="Generate (or load) RHM data and print a summary.", exit_on_error=False
+    )
+    parser.add_argument(
+        "-c", "--config", action=ActionConfigFile, help="a fit config (YAML); repeat to layer configs, later ones win"
+    )
+    parser.add_lightning_class_args(RHMDataModule, "data")
+    for key in FIT_ONLY_KEYS:
+        parser.add_argument(f"--{key}", type=Any, default=None, help=SUPPRESS)
     return parser
 
 
 def run_data(argv: Sequence[str]) -> dict:
-    """Parse ``argv``, set up the data module, print and return its summary."""
-    parser = data_parser()
-    config_path = _pop_config(list(argv))
-    argv = [a for a in argv if a not in (config_path, "--config") and not a.startswith("--config=")]
-    if config_path is not None:
-        with open(config_path) as f:
-            section = (yaml.safe_load(f) or {}).get("data") or {}
-        if "init_args" in section:  # class_path / init_args form
-            section = section["init_args"]
-        parser.set_defaults({f"data.{k}": v for k, v in section.items()})
-    cfg = parser.parse_args(list(argv))
+    """Parse ``argv``, set up the data module, print and return its summary; bad input exits with one line."""
+    try:
+        cfg = data_parser().parse_args(list(argv))
+    except ArgumentError as err:
+        raise SystemExit(f"rhm-memo data: {_one_line(err)}") from None
     dm = RHMDataModule(**cfg.data.as_dict())
     start = time.perf_counter()
     dm.prepare_data()
@@ -138,31 +154,40 @@ def run_data(argv: Sequence[str]) -> dict:
     return summary
 
 
-def _pop_config(argv: list[str]) -> str | None:
-    """The value of ``--config`` (``--config PATH`` or ``--config=PATH``), if given."""
-    for i, arg in enumerate(argv):
-        if arg.startswith("--config="):
-            return arg.split("=", 1)[1]
-        if arg == "--config":
-            if i + 1 >= len(argv):
-                raise SystemExit("rhm-memo data: --config needs a path")
-            return argv[i + 1]
-    return None
+def _one_line(err: ArgumentError) -> str:
+    """A jsonargparse error on one line; a config that is not a mapping of keys is said so."""
+    text = " ".join(str(err).split())
+    if text.startswith("Unexpected config"):  # jsonargparse's words for a YAML list, scalar or empty file
+        return f"a --config file is not a YAML mapping of keys ({text})"
+    if text.startswith("Problems parsing config"):  # jsonargparse's words for a YAML syntax error
+        return f"a --config file is not valid YAML ({text})"
+    return text
+
+
+def usage() -> str:
+    """``rhm-memo --help``: every subcommand on one line each."""
+    width = max(map(len, COMMANDS))
+    lines = ["usage: rhm-memo SUBCOMMAND [options]    (rhm-memo SUBCOMMAND --help: its options)", "", "subcommands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the ``rhm-memo`` command line."""
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "data":
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage(), file=sys.stdout if argv else sys.stderr)  # no subcommand at all is an error, as in argparse
+        raise SystemExit(0 if argv else 2)
+    if argv[0] == "data":
         run_data(argv[1:])
         return
-    if argv and argv[0] == "report":
+    if argv[0] == "report":
         from rhm_memo.report import main as report_main  # matplotlib is an optional extra
 
         report_main(argv[1:])
         return
-    if argv and argv[0] == "grid":
+    if argv[0] == "grid":
         from rhm_memo.grid import main as grid_main
 
         code = grid_main(argv[1:])

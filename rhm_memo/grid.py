@@ -2,7 +2,8 @@
 
 The sweep files (configs/sweeps/) are W&B sweep definitions, run online by ``wandb sweep`` + ``wandb agent``.
 This runner reads the same files, expands their grid, and runs every point as a subprocess, as the agent
-would, with the W&B logger offline and the run directory at ``ROOT/PROJECT/NAME`` (docs/sweeps.md):
+would, with the W&B logger offline and the run directory at ``ROOT/PROJECT/NAME`` (docs/sweeps.md). It imports
+no torch, Lightning or W&B: the layout and the default logger come from :mod:`rhm_memo.runs`.
 
     rhm-memo grid configs/sweeps/zipf-exponent.yaml --seeds 1 2 3 --jobs 2 --set trainer.max_steps=4096
 
@@ -30,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from rhm_memo.cli import DEFAULT_LOGGER
+from rhm_memo.runs import DEFAULT_PROJECT, DEFAULT_SAVE_DIR, run_dir
 
 #: The console script; ``${program}`` or this token in a command becomes ``python -m rhm_memo``.
 PROGRAM = "rhm-memo"
@@ -40,6 +41,8 @@ MACROS = ("env", "interpreter", "program", "args", "args_no_hyphens")
 SEED_KEYS = ("seed_everything", "data.seed_data")
 #: The W&B logger's init arguments, as overridden in every run of the grid.
 LOGGER_PREFIX = "--trainer.logger.init_args."
+#: The logger's init arguments that place the run directory ``save_dir/project/id``: set by the grid alone.
+LOGGER_PLACE = ("save_dir", "project", "id")
 #: The file a run directory holds once its run has exited 0.
 DONE = "done"
 
@@ -56,13 +59,14 @@ def is_sweep_config(config: Any) -> bool:
 # ---------------------------------------------------------------------------------------------------------- sweeps
 @dataclass(frozen=True)
 class Sweep:
-    """A grid sweep file: its name, its parameters (key → values, in file order) and its command."""
+    """A grid sweep file: its name, its parameters (key → values, in file order), its command and W&B project."""
 
     path: Path
     name: str
     parameters: dict[str, list[Any]]
     command: list[str]
     program: str
+    project: str = DEFAULT_PROJECT
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -96,6 +100,7 @@ def load_sweep(path: str | Path) -> Sweep:
         parameters={key: _values(path, key, spec) for key, spec in parameters.items()},
         command=command,
         program=str(config.get("program") or PROGRAM),
+        project=str(config.get("project") or DEFAULT_PROJECT),
     )
 
 
@@ -222,31 +227,14 @@ def expand_command(sweep: Sweep, params: dict[str, Any]) -> list[str]:
     return argv
 
 
-def logger_args(root: str | Path, name: str) -> list[str]:
-    """Overrides of the default W&B logger: offline, under ``root``, with run id and display name ``name``."""
-    init_args = {"save_dir": root, "id": name, "name": name, "offline": "true"}
+def logger_args(root: str | Path, project: str, name: str) -> list[str]:
+    """Overrides of the default W&B logger: offline, in ``root/project/name``, with run id and display name ``name``.
+
+    They follow the sweep's parameters in every command, so they win over the configs, as the sweep's project
+    does for a W&B agent's runs.
+    """
+    init_args = {"save_dir": root, "project": project, "id": name, "name": name, "offline": "true"}
     return [f"{LOGGER_PREFIX}{key}={value}" for key, value in init_args.items()]
-
-
-def logger_project(argv: Sequence[str]) -> str:
-    """The W&B project a command logs to: the last one set by its ``--config`` files or arguments."""
-    project = DEFAULT_LOGGER["init_args"]["project"]
-    for i, arg in enumerate(argv):
-        if arg == "--config" and i + 1 < len(argv):
-            project = _config_project(argv[i + 1]) or project
-        elif arg.startswith("--config="):
-            project = _config_project(arg.partition("=")[2]) or project
-        elif arg.startswith(f"{LOGGER_PREFIX}project="):
-            project = arg.partition("=")[2]
-    return str(project)
-
-
-def _config_project(path: str) -> str | None:
-    """``trainer.logger.init_args.project`` of a config file, if the file exists and sets it."""
-    if not Path(path).is_file():
-        return None
-    logger = ((yaml.safe_load(Path(path).read_text()) or {}).get("trainer") or {}).get("logger")
-    return ((logger.get("init_args") or {}).get("project")) if isinstance(logger, dict) else None
 
 
 @dataclass(frozen=True)
@@ -267,16 +255,22 @@ def plan(sweep: Sweep, root: str | Path, seeds: Sequence[int] | None = None, ext
     names = unique_names([run_name(sweep, params, seed) for params, seed in points], [p for p, _ in points])
     runs = []
     for (params, seed), name in zip(points, names):
-        command = [*expand_command(sweep, params), *logger_args(root, name), *extra]
-        runs.append(Run(sweep.name, name, params, seed, command, Path(root) / logger_project(command) / name))
+        command = [*expand_command(sweep, params), *logger_args(root, sweep.project, name), *extra]
+        runs.append(Run(sweep.name, name, params, seed, command, run_dir(root, sweep.project, name)))
     return runs
 
 
 def set_args(pairs: Sequence[str]) -> list[str]:
-    """``--set KEY=VALUE`` options as ``--KEY=VALUE`` arguments."""
+    """``--set KEY=VALUE`` options as ``--KEY=VALUE`` arguments (not the logger keys that place the run)."""
+    placed = {f"{LOGGER_PREFIX[2:]}{key}" for key in LOGGER_PLACE}
     for pair in pairs:
         if not re.fullmatch(r"[A-Za-z_][\w.]*=.*", pair, flags=re.DOTALL):
             raise SweepError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set trainer.max_steps=100")
+        if pair.partition("=")[0] in placed:
+            raise SweepError(
+                f"--set {pair!r}: the grid places each run in ROOT/PROJECT/NAME itself; "
+                "use --root, or `project:` in the sweep file"
+            )
     return [f"--{pair}" for pair in pairs]
 
 
@@ -382,7 +376,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--jobs", type=_positive, default=1, help="runs at a time (default 1)")
     p.add_argument("--threads", type=_positive, help="OMP/MKL threads per run (default: CPU cores // jobs)")
-    p.add_argument("--root", default="runs", help="logger save_dir: runs land in ROOT/PROJECT/NAME (default runs)")
+    p.add_argument(
+        "--root",
+        default=DEFAULT_SAVE_DIR,
+        help=f"logger save_dir: runs land in ROOT/PROJECT/NAME, PROJECT the sweep's `project:` "
+        f"(default {DEFAULT_SAVE_DIR})",
+    )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override for every run")
     p.add_argument("--force", action="store_true", help="rerun runs that are already done")
     p.add_argument("--dry-run", action="store_true", help="print the runs and their commands, run nothing")

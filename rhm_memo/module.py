@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -14,24 +12,12 @@ from typing_extensions import override
 
 from rhm_memo.checks import check_int
 from rhm_memo.diffusion import DiffusionProcess, UniformDiffusion
-from rhm_memo.models import DiffusionTransformer
+from rhm_memo.models import Backbone, BackboneInputs, DiffusionTransformer
 
+#: ``process(vocab_size)``: a process class, or a ``class_path`` config without ``vocab_size``.
 ProcessFactory = Callable[[int], DiffusionProcess]
-BackboneFactory = Callable[[int, int, int], torch.nn.Module]
-
-
-def _unwrap_factory(factory: Callable) -> tuple[Callable, dict[str, Any]]:
-    """The class or function behind (nested) ``functools.partial`` factories, and the keywords they bind.
-
-    jsonargparse builds a ``class_path`` factory as ``partial(helper, instantiator, TheClass, **init_args)``,
-    so the class is the last positional argument that is a type.
-    """
-    keywords: dict[str, Any] = {}
-    while isinstance(factory, functools.partial):
-        keywords = {**factory.keywords, **keywords}
-        classes = [a for a in factory.args if isinstance(a, type)]
-        factory = classes[-1] if classes else factory.func
-    return factory, keywords
+#: ``net(inputs)``: a :class:`Backbone` subclass, or a ``class_path`` config of one without ``inputs``.
+BackboneFactory = Callable[[BackboneInputs], Backbone]
 
 
 def _adam(params: Iterable) -> torch.optim.Optimizer:
@@ -43,15 +29,18 @@ class DiffusionModule(L.LightningModule):
     """Trains ``net`` to denoise RHM strings under ``process``; samples strings with :meth:`sample`.
 
     The process and the backbone are given as factories (``class_path`` + ``init_args`` in YAML, without
-    the sizes): the module calls ``process(vocab_size)`` and ``net(process.input_size, vocab_size, seq_len)``,
-    so sizes are never repeated in configs (the CLI links them from the data). A backbone whose signature has
-    a ``cond_schedule`` argument that the config leaves unset receives ``process.cond_schedule()``.
+    the sizes): the module calls ``process(vocab_size)``, then ``net(inputs)`` with
+    ``inputs = BackboneInputs(process.input_size, vocab_size, seq_len, s, process.cond_schedule())``, so sizes
+    are never repeated in configs (the CLI links ``vocab_size``, ``seq_len`` and ``s`` from the data).
 
     Args:
         vocab_size: Number of tokens v (linked from the data module by the CLI).
         seq_len: Tokens per string d = s**L (linked from the data module by the CLI).
+        s: Symbols per rule s of the grammar (linked from the data module by the CLI); None if unknown (the
+            U-Net needs it, the transformer does not).
         process: Diffusion process factory, e.g. ``rhm_memo.diffusion.UniformDiffusion``.
-        net: Backbone factory, e.g. ``rhm_memo.models.DiffusionTransformer`` or ``HierarchicalUNet``.
+        net: Backbone factory: a ``rhm_memo.models.Backbone`` subclass, e.g. ``DiffusionTransformer`` or
+            ``HierarchicalUNet``, called with the ``BackboneInputs``.
         n_trajectories: Independent noisings (t and noise) of each training string per step (paper: 32).
         optimizer: Optimizer factory (default Adam, lr 1e-3).
         lr_scheduler: Optional learning-rate scheduler factory (stepped every optimizer step).
@@ -65,6 +54,7 @@ class DiffusionModule(L.LightningModule):
         self,
         vocab_size: int,
         seq_len: int,
+        s: int | None = None,
         process: ProcessFactory = UniformDiffusion,
         net: BackboneFactory = DiffusionTransformer,
         n_trajectories: int = 1,
@@ -81,14 +71,24 @@ class DiffusionModule(L.LightningModule):
         # code, not data, and are left out (checkpoints stay loadable with ``weights_only=True``).
         self.save_hyperparameters()
         code = [k for k in ("process", "net", "optimizer", "lr_scheduler") if callable(self.hparams.get(k))]
-        if code:
-            self.save_hyperparameters(ignore=code)
+        # an unset ``s`` is left out too: the data module's ``s`` would clash with it when a logger merges them
+        left_out = code + (["s"] if s is None else [])
+        if left_out:
+            self.save_hyperparameters(ignore=left_out)
         for name, value in [("vocab_size", vocab_size), ("seq_len", seq_len), ("n_trajectories", n_trajectories),
                             ("val_windows", val_windows)]:  # fmt: skip
             check_int(name, value, 1)
         self.vocab_size, self.seq_len = vocab_size, seq_len
         self.process = process(vocab_size)
-        self.net = net(self.process.input_size, vocab_size, seq_len, **self._net_extras(net))
+        self.net = net(
+            BackboneInputs(
+                input_size=self.process.input_size,
+                vocab_size=vocab_size,
+                seq_len=seq_len,
+                s=s,
+                cond_schedule=tuple(self.process.cond_schedule().tolist()),
+            )
+        )
         if compile:
             self.net.compile()
         self.n_trajectories = n_trajectories
@@ -97,17 +97,6 @@ class DiffusionModule(L.LightningModule):
         self.val_windows = val_windows
         self._noise: torch.Generator | None = None
         self._noise_state: torch.Tensor | None = None
-
-    def _net_extras(self, net: BackboneFactory) -> dict[str, Any]:
-        """Keyword arguments the module supplies to backbones that ask for them and were not configured."""
-        target, configured = _unwrap_factory(net)
-        try:
-            params = inspect.signature(target).parameters
-        except (TypeError, ValueError):
-            return {}
-        if "cond_schedule" in params and configured.get("cond_schedule") is None:
-            return {"cond_schedule": self.process.cond_schedule().tolist()}
-        return {}
 
     @override
     def forward(self, x_t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:

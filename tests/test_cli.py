@@ -1,5 +1,6 @@
-"""The rhm-memo command line: the data command and every config file in configs/."""
+"""The rhm-memo command line: its help, the data command and every config file in configs/."""
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -8,8 +9,9 @@ from unittest import mock
 import pytest
 import torch
 import yaml
+from lightning.pytorch.cli import LightningCLI
 
-from rhm_memo.cli import cli_main, main, run_data
+from rhm_memo.cli import COMMANDS, FIT_ONLY_KEYS, RHMCLI, cli_main, data_parser, main, run_data
 from rhm_memo.grid import is_sweep_config
 from rhm_memo.rhm.zipf import zipf_probs
 
@@ -34,19 +36,74 @@ def test_command_line_overrides_config(tmp_path):
     assert summary["train_size"] == 100 and summary["cache"] is None
 
 
-def test_unknown_data_key_is_an_error(tmp_path):
-    """An unknown key under data: is rejected before any generation."""
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "File does not exist"),
+        ("data: [1\n", "not valid YAML"),
+        ("- 1\n- 2\n", "not a YAML mapping"),
+        ("", "not a YAML mapping"),
+        ("data:\n  vocab: 6\n", "'data' does not accept option 'vocab'"),
+        ("data:\n  train_size: many\n", "data.train_size"),
+        ("trainer:\n  max_steps: 4\nsurprise: 1\n", "'surprise' is not accepted"),
+    ],
+    ids=["missing", "malformed", "list", "empty", "unknown-data-key", "bad-value", "unknown-top-level-key"],
+)
+def test_bad_data_config_is_one_line(tmp_path, text, message):
+    """A bad config exits before any generation with one line naming the problem, not a traceback."""
     cfg = tmp_path / "bad.yaml"
-    cfg.write_text("data:\n  vocab: 6\n")
-    with pytest.raises((SystemExit, KeyError, ValueError)):
+    if text is not None:
+        cfg.write_text(text)
+    with pytest.raises(SystemExit) as exc:
         run_data(["--config", str(cfg)])
+    assert isinstance(exc.value.code, str) and "\n" not in exc.value.code
+    assert exc.value.code.startswith("rhm-memo data: ") and message in exc.value.code
+
+
+def test_data_command_layers_configs_and_ignores_the_rest(tmp_path):
+    """`--config a --config b` layers as in fit (b wins), and the data are those fit builds from the same configs."""
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("seed_everything: 7\nmodel:\n  n_trajectories: 1\ndata:\n  train_size: 99\n")
+    args = ["--config", str(QUICKSTART), "--config", str(overlay), "--data.cache_dir=null"]
+    cfg = data_parser().parse_args(args)
+    assert cfg.data.train_size == 99 and cfg.data.L == load(QUICKSTART)["data"]["L"]
+    with mock.patch.object(sys, "argv", ["rhm-memo"]), mock.patch.object(RHMCLI, "instantiate_classes"):
+        fit = cli_main(args, run=False)
+    assert cfg.data.as_dict() == fit.config["data"].as_dict()
+
+
+def test_data_command_ignores_exactly_the_other_keys_of_fit(capsys):
+    """FIT_ONLY_KEYS are the top-level keys of `rhm-memo fit` other than data (so every fit config is accepted)."""
+    with mock.patch.object(sys, "argv", ["rhm-memo"]), pytest.raises(SystemExit):
+        cli_main(["fit", "--print_config"])
+    top_level = {key for key, _ in yaml.safe_load(capsys.readouterr().out).items()}
+    assert top_level - {"data"} == set(FIT_ONLY_KEYS)
+
+
+def test_help_lists_every_subcommand(capsys):
+    """`rhm-memo --help` lists LightningCLI's subcommands and ours, one line each; `rhm-memo fit --help` is
+    LightningCLI's; no subcommand at all is an error that shows the same list."""
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0
+    for name in ("fit", "validate", "test", "data", "report", "grid"):
+        (line,) = [line for line in out.splitlines() if line.split()[:1] == [name]]
+        assert COMMANDS[name] in line
+    assert set(LightningCLI.subcommands()) - {"predict"} <= set(COMMANDS)  # DiffusionModule defines no predict_step
+    with pytest.raises(SystemExit) as exc:
+        main([])
+    assert exc.value.code == 2 and "grid" in capsys.readouterr().err
+    with mock.patch.object(sys, "argv", ["rhm-memo"]), pytest.raises(SystemExit) as exc:
+        main(["fit", "--help"])
+    assert exc.value.code == 0 and "--trainer.max_steps" in capsys.readouterr().out
 
 
 def test_entry_points():
-    """`python -m rhm_memo --help` shows the training CLI; an unknown command exits non-zero."""
+    """`python -m rhm_memo --help` lists the subcommands; an unknown command exits non-zero."""
     proc = subprocess.run([sys.executable, "-m", "rhm_memo", "--help"], capture_output=True, text=True)
-    assert proc.returncode == 0 and "fit" in proc.stdout
-    with pytest.raises(SystemExit) as exc:
+    assert proc.returncode == 0 and "fit" in proc.stdout and "grid" in proc.stdout
+    with mock.patch.object(sys, "argv", ["rhm-memo"]), pytest.raises(SystemExit) as exc:
         main(["no-such-command"])
     assert exc.value.code != 0
 
@@ -178,3 +235,37 @@ def test_paper_variation_changes_what_it_says(variation, base, tmp_path):
     if expected["process"] == "UniformDiffusion":  # the paper code's schedule, ᾱ_0 = 1 − β_1 (docs/diffusion.md)
         assert cli.model.process.schedule == "paper" and cli.model.process.alpha_bar[0].item() < 1
     assert type(cli.model.net).__name__ == load(base_path)["model"]["net"]["class_path"].rsplit(".", 1)[1]
+
+
+REPRO = CONFIG_DIR / "repro-cpu"
+
+
+def resolved(paths: list[Path]) -> dict:
+    """The config `rhm-memo fit` resolves from the layered configs (nothing instantiated; the file list dropped)."""
+    args = [a for p in paths for a in ("--config", str(p))]
+    with mock.patch.object(sys, "argv", ["rhm-memo"]), mock.patch.object(RHMCLI, "instantiate_classes"):
+        config = cli_main(args, run=False).config.as_dict()
+    config.pop("config", None)
+    return config
+
+
+def with_trajectories(config: dict, n: int) -> dict:
+    """The config with ``model.n_trajectories = n``."""
+    return {**config, "model": {**config["model"], "n_trajectories": n}}
+
+
+def test_repro_cpu_layers_on_the_quickstart():
+    """repro-cpu/base.yaml is the quickstart with 8 trajectories per string and nothing else (what the copy it
+    replaces set); the grid runs quickstart, base, overlay, and each overlay lands on top of that."""
+    quickstart = resolved([QUICKSTART])
+    base = resolved([QUICKSTART, REPRO / "base.yaml"])
+    assert base["model"]["n_trajectories"] == 8 and quickstart["model"]["n_trajectories"] != 8
+    assert base == with_trajectories(quickstart, 8)
+    sweep = load(REPRO / "grid.yaml")
+    command = sweep["command"]
+    configs = [token for previous, token in itertools.pairwise(command) if previous == "--config"]
+    assert configs == ["configs/quickstart.yaml", "configs/repro-cpu/base.yaml"]
+    for overlay in sweep["parameters"]["config"]["values"]:
+        layered = resolved([QUICKSTART, REPRO / "base.yaml", CONFIG_DIR.parent / overlay])
+        assert layered == with_trajectories(resolved([QUICKSTART, CONFIG_DIR.parent / overlay]), 8), overlay
+        assert layered["data"] == {**base["data"], **load(CONFIG_DIR.parent / overlay)["data"]}, overlay

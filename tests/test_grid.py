@@ -9,7 +9,7 @@ import pytest
 import yaml
 from lightning.pytorch.loggers import WandbLogger
 
-from rhm_memo import grid
+from rhm_memo import grid, runs
 from rhm_memo.cli import cli_main
 from rhm_memo.cli import main as cli_entry
 
@@ -146,13 +146,14 @@ def test_command_macros_are_substituted_as_wandb_does(tmp_path):
 
 
 def test_plan_appends_logger_overrides_then_extra_args(tmp_path):
-    """Each command ends with the W&B logger overrides (offline, save_dir, id, name) and then --set arguments."""
+    """Each command ends with the W&B logger overrides (save_dir, project, id, name, offline) and then --set args."""
     path = write_sweep(tmp_path / "p.yaml", {"data.train_size": {"values": [8, 16]}})
     extra = grid.set_args(["trainer.max_steps=4", "data.cache_dir=null"])
     run = grid.plan(grid.load_sweep(path), tmp_path / "root", extra=extra)[0]
     prefix = "--trainer.logger.init_args."
-    assert run.command[-6:] == [
+    assert run.command[-7:] == [
         f"{prefix}save_dir={tmp_path / 'root'}",
+        f"{prefix}project=rhm_memo",
         f"{prefix}id={run.name}",
         f"{prefix}name={run.name}",
         f"{prefix}offline=true",
@@ -164,13 +165,24 @@ def test_plan_appends_logger_overrides_then_extra_args(tmp_path):
         grid.set_args(["trainer.max_steps"])
 
 
-def test_run_directory_follows_the_configured_project(tmp_path):
-    """The project of the run directory is the last one set by the command's configs or arguments."""
+def test_run_directory_is_in_the_sweeps_project(tmp_path):
+    """ROOT/PROJECT/NAME with the sweep file's `project:` (default rhm_memo), passed to the logger after the configs
+    and the parameters, as a W&B agent's runs take the sweep's project; --set cannot move a run elsewhere."""
     config = tmp_path / "project.yaml"
-    config.write_text("trainer:\n  logger:\n    init_args:\n      project: mine\n")
-    assert grid.logger_project(["fit", "--config", str(QUICKSTART)]) == "rhm_memo"
-    assert grid.logger_project(["fit", "--config", str(QUICKSTART), f"--config={config}"]) == "mine"
-    assert grid.logger_project(["fit", "--config", str(config), "--trainer.logger.init_args.project=p2"]) == "p2"
+    config.write_text("trainer:\n  logger:\n    init_args:\n      project: theirs\n")
+    command = ["${env}", "${program}", "fit", "--config", str(QUICKSTART), "--config", str(config), "${args}"]
+    path = write_sweep(tmp_path / "mine.yaml", {"data.train_size": {"value": 8}}, command, project="mine")
+    (run,) = grid.plan(grid.load_sweep(path), tmp_path / "root")
+    assert run.run_dir == runs.run_dir(tmp_path / "root", "mine", run.name) == tmp_path / "root" / "mine" / run.name
+    assert run.command.index("--trainer.logger.init_args.project=mine") > run.command.index("--data.train_size=8")
+    with mock.patch.object(sys, "argv", ["rhm-memo"]):
+        cli = cli_main([*run.command[run.command.index("fit") + 1 :], "--data.cache_dir=null"], run=False)
+    assert cli.config["trainer.logger.init_args.project"] == "mine"
+    assert grid.load_sweep(write_sweep(tmp_path / "default.yaml", {"x": {"value": 1}})).project == "rhm_memo"
+    for key in grid.LOGGER_PLACE:
+        with pytest.raises(grid.SweepError, match="places each run in ROOT/PROJECT/NAME"):
+            grid.set_args([f"trainer.logger.init_args.{key}=elsewhere"])
+    assert grid.set_args(["trainer.logger.init_args.offline=false"]) == ["--trainer.logger.init_args.offline=false"]
 
 
 # ---------------------------------------------------------------------------------------------------------- running

@@ -1,4 +1,5 @@
-"""RunRecords: JSON lines appended with the schema, NaN as null, a crash-cut last line repaired, atomic npz."""
+"""RunRecords: JSON lines appended with the schema, NaN as null, a crash-cut last line repaired, atomic npz; the
+report reads what the callbacks write, through the same schema and file names (rhm_memo.runs)."""
 
 import json
 import math
@@ -6,6 +7,7 @@ import math
 import numpy as np
 import torch
 
+from rhm_memo import runs
 from rhm_memo.callbacks.records import SCHEMA, RunRecords
 
 
@@ -36,3 +38,18 @@ def test_save_arrays_round_trip_and_no_temporary_left(tmp_path):
         assert int(data["schema"]) == SCHEMA
         assert data["first_step"].tolist() == [-1, 4] and data["counts"].tolist() == [0, 3]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["memorization.npz"]
+
+
+def test_writer_and_reader_share_the_schema_and_layout(tmp_path):
+    """The callbacks' records, in the runs layout, load in the report under the one SCHEMA object of rhm_memo.runs."""
+    from rhm_memo.report import records as report_records
+
+    assert SCHEMA is runs.SCHEMA and report_records.SCHEMA is runs.SCHEMA
+    run_dir = runs.run_dir(tmp_path, runs.DEFAULT_PROJECT, "r1")
+    records = RunRecords(run_dir)
+    records.append({"monitor": "memorization", "step": 4, "copy_fraction": 0.25})
+    records.save_arrays(runs.MEMORIZATION_FILE.removesuffix(".npz"), first_step=np.array([4, -1]))
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted([runs.METRICS_FILE, runs.MEMORIZATION_FILE])
+    run = report_records.load_run(run_dir)
+    assert [r["copy_fraction"] for r in run.memorization] == [0.25]
+    assert run.arrays["first_step"].tolist() == [4, -1]

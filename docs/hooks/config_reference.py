@@ -46,7 +46,7 @@ SECTIONS = [
         prefix="data.",
         classes=["rhm_memo.data.RHMDataModule"],
         intro="The grammar and its strings ([Data](data.md), [Grammar](grammar.md)). The CLI links the data "
-        "module's `vocab_size` (= v) and `seq_len` (= s**L) into the model.",
+        "module's `vocab_size` (= v), `seq_len` (= s**L) and `s` into the model.",
     ),
     Section(
         anchor="model",
@@ -60,6 +60,7 @@ SECTIONS = [
         supplied={
             "vocab_size": "linked from `data.vocab_size` by the CLI",
             "seq_len": "linked from `data.seq_len` by the CLI",
+            "s": "linked from `data.s` by the CLI",
         },
     ),
     Section(
@@ -78,9 +79,8 @@ SECTIONS = [
         classes=["rhm_memo.models.DiffusionTransformer", "rhm_memo.models.HierarchicalUNet"],
         intro="Chosen by `model.net.class_path` ([Models](models.md)).",
         supplied={
-            "input_size": "supplied by `DiffusionModule` (the process's `input_size`)",
-            "out_size": "supplied by `DiffusionModule` (v)",
-            "seq_len": "supplied by `DiffusionModule` (d = s**L)",
+            "inputs": "supplied by `DiffusionModule`: a `BackboneInputs` (the process's `input_size`, v, d = s**L, "
+            "s and the process's cond schedule)",
         },
     ),
     Section(

@@ -32,10 +32,11 @@ class SamplingMonitor(L.Callback):
         use_ema: bool,
         seed: int,
         out_dir: str | None,
+        start_step: int = 1,
     ) -> None:
         super().__init__()
         self.spec = SampleSpec(num_samples, sample_steps, batch_size, seed, use_ema)
-        self.schedule = EvalSchedule(per_octave, every_n_steps, at_end)
+        self.schedule = EvalSchedule(per_octave, every_n_steps, at_end, start_step)
         self.out_dir = out_dir
         self.records: RunRecords | None = None
         self._last_step = -1
@@ -47,11 +48,10 @@ class SamplingMonitor(L.Callback):
         dm = trainer.datamodule
         if dm is None or not hasattr(dm, "grammar"):
             raise ValueError(f"{type(self).__name__} needs an RHMDataModule (trainer.fit(..., datamodule=...))")
-        dm.setup("fit")
-        self.dm = dm
+        self.dm = dm  # Lightning sets the data module up before the callbacks' setup
         self.prepare(trainer)
+        run_dir = self.out_dir or run_directory(trainer)  # on every rank: trainer.log_dir is a collective
         if trainer.is_global_zero:
-            run_dir = self.out_dir or run_directory(trainer)
             self.records = RunRecords(run_dir) if run_dir is not None else None
             self.prepare_rank_zero(trainer)
 
@@ -76,14 +76,15 @@ class SamplingMonitor(L.Callback):
         """Sample (every rank; shared with other monitors), then compute, log and record on rank zero."""
         step = trainer.global_step
         self._last_step = step
-        samples, seconds_sampling, used_ema = monitor_samples(trainer, pl_module, self.spec)
+        drawn = monitor_samples(trainer, pl_module, self.spec)
         if not trainer.is_global_zero:
             return None
         start = time.perf_counter()
-        record = self.compute(samples.cpu(), step)
-        record["seconds_sampling"] = seconds_sampling
+        samples = drawn.samples.cpu()
+        record = self.compute(samples, step)
+        record["seconds_sampling"] = drawn.seconds
         record["seconds_metrics"] = time.perf_counter() - start
-        record["ema"] = used_ema
+        record["ema"] = drawn.ema
         self.log_record(trainer, record, samples)
         if self.records is not None:
             self.records.append(record)

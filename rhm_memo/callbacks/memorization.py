@@ -7,6 +7,7 @@ Thin glue: the math is in ``rhm_memo.metrics``; this callback schedules, samples
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -19,6 +20,7 @@ from typing_extensions import override
 from rhm_memo import metrics as M
 from rhm_memo.callbacks.base import SamplingMonitor
 from rhm_memo.checks import check_int
+from rhm_memo.runs import MEMORIZATION_FILE
 
 
 class MemorizationMonitor(SamplingMonitor):
@@ -36,10 +38,13 @@ class MemorizationMonitor(SamplingMonitor):
         per_octave: Log-spaced evaluations per doubling of the step (1: every power of 2; 0: none).
         every_n_steps: Also evaluate every N optimizer steps.
         at_end: Also evaluate at the end of training.
+        start_step: No evaluation before this step (except at the end).
         use_ema: Sample with the EMA weights when an ``EMAWeightAveraging`` callback is present.
         near_copies: Compute nearest-Hamming distances (exact; O(B·P·d·v)).
         near_copy_k: Report the fraction of samples within these Hamming distances.
         bins: Log-prob quantile bins for the memorized fraction.
+        stop_at: Stop training once an evaluation's copy fraction reaches this value (None: never), so that
+            runs end after their last onset; checked again on resume.
         null_draws: Monte Carlo draws of the null model's AUCs per evaluation (0: expected counts only).
         seed: Seed of the sampling generators (combined with the step and the rank) and of the null model's draws.
         out_dir: Where to write the records (None: the run directory).
@@ -54,22 +59,36 @@ class MemorizationMonitor(SamplingMonitor):
         per_octave: int = 1,
         every_n_steps: int | None = None,
         at_end: bool = True,
+        start_step: int = 1,
         use_ema: bool = True,
         near_copies: bool = True,
         near_copy_k: list[int] | None = None,
         bins: int = 10,
+        stop_at: float | None = None,
         null_draws: int = 200,
         seed: int = 0,
         out_dir: str | None = None,
         wandb_tables: bool = True,
     ) -> None:
         super().__init__(
-            num_samples, sample_steps, batch_size, per_octave, every_n_steps, at_end, use_ema, seed, out_dir
+            num_samples,
+            sample_steps,
+            batch_size,
+            per_octave,
+            every_n_steps,
+            at_end,
+            use_ema,
+            seed,
+            out_dir,
+            start_step,
         )
         self.near_copies = near_copies
         self.near_copy_k = list(near_copy_k) if near_copy_k is not None else [1, 2]
         self.bins = bins
         check_int("null_draws", null_draws, 0)
+        if stop_at is not None and not (isinstance(stop_at, (int, float)) and 0 < stop_at <= 1):
+            raise ValueError(f"stop_at must be a copy fraction in (0, 1] or None, got {stop_at!r}")
+        self.stop_at = stop_at
         self.null_draws = null_draws
         self.wandb_tables = wandb_tables
         self.first_step: torch.Tensor | None = None
@@ -110,15 +129,37 @@ class MemorizationMonitor(SamplingMonitor):
         self.first_step = state_dict["first_step"]
         self.counts = state_dict["counts"]
         self.history = [tuple(h) for h in state_dict["history"]]
+        if self.history:  # the checkpoint's last evaluation is not repeated at the end of a resumed fit
+            self._last_step = self.history[-1][0]
         # checkpoints from before the null model: every evaluation drew num_samples strings
         self.samples_drawn = state_dict.get("samples_drawn", len(self.history) * self.spec.num_samples)
+
+    # ------------------------------------------------------------------ stopping
+    def _stop_if_reached(self, trainer: L.Trainer) -> None:
+        """Stop the trainer when rank zero's last copy fraction reached ``stop_at`` (a collective: all ranks)."""
+        if self.stop_at is None:
+            return
+        reached = bool(self.history) and self.history[-1][1] >= self.stop_at
+        if trainer.strategy.broadcast(reached, src=0):
+            trainer.should_stop = True
+
+    @override
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._stop_if_reached(trainer)  # a run resumed after it reached stop_at ends at once
+
+    @override
+    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any] | None:
+        """Evaluate (see :class:`SamplingMonitor`), then stop training if the copy fraction reached ``stop_at``."""
+        record = super().evaluate(trainer, pl_module)
+        self._stop_if_reached(trainer)
+        return record
 
     # ------------------------------------------------------------------ evaluation
     @override
     def persist(self) -> None:
         """Rewrite ``memorization.npz`` with the per-training-string state."""
         self.records.save_arrays(
-            "memorization",
+            Path(MEMORIZATION_FILE).stem,
             log_prob=self.dm.train_log_prob.numpy(),
             commonness=self.commonness.numpy(),
             first_step=self.first_step.numpy(),
@@ -131,10 +172,11 @@ class MemorizationMonitor(SamplingMonitor):
         """Every memorization metric of one evaluation (calls into ``rhm_memo.metrics``)."""
         grammar, num_train = self.dm.grammar, self.dm.train_strings.shape[0]
         copy_index = self.index.lookup(samples)
+        copies = M.memorization_summary(copy_index, samples)
         now = M.copy_counts(copy_index, num_train)
         self.counts += now
         self.first_step = M.update_first_step(self.first_step, copy_index, step)
-        copy_fraction = M.copy_fraction(copy_index)
+        copy_fraction = copies["copy_fraction"]
         self.history.append((step, copy_fraction))
         self.samples_drawn += samples.shape[0]
         ever = M.ever_memorized(self.first_step, step)
@@ -144,12 +186,7 @@ class MemorizationMonitor(SamplingMonitor):
         record: dict[str, Any] = {
             "monitor": "memorization",
             "step": step,
-            "num_samples": samples.shape[0],
-            "copies": int((copy_index >= 0).sum()),
-            "copy_fraction": copy_fraction,
-            "novelty": M.novelty(copy_index),
-            "fraction_distinct": M.fraction_distinct(samples),
-            "distinct_memorized": M.distinct_memorized(copy_index),
+            **copies,
             "ever_memorized": int(ever.sum()),
             "validity": M.validity(grammar, samples),
             "block_copies": self.blocks.copy_fractions(samples),
@@ -167,7 +204,6 @@ class MemorizationMonitor(SamplingMonitor):
             distances, _ = M.nearest_hamming(samples, self.dm.train_strings, grammar.v)
             record["hamming_histogram"] = M.hamming_histogram(distances, grammar.d)
             record["near_copy_within"] = {k: M.fraction_within(distances, k) for k in self.near_copy_k}
-            self._distances = distances
         return record
 
     def _null(self, copy_fraction: float, ever: torch.Tensor, observed: dict[str, float]) -> dict[str, Any]:
@@ -214,8 +250,10 @@ class MemorizationMonitor(SamplingMonitor):
         }
         if memorized.numel():
             payload["memo/log_prob_memorized"] = wandb.Histogram(memorized.numpy())
-        if self.near_copies:
-            payload["memo/hamming"] = wandb.Histogram(self._distances.numpy())
+        if "hamming_histogram" in record:  # counts per distance 0..d, as bins centred on the integers
+            counts = np.asarray(record["hamming_histogram"])
+            edges = np.arange(counts.size + 1) - 0.5
+            payload["memo/hamming"] = wandb.Histogram(np_histogram=(counts, edges))
         head = samples[:32]
         copied = self.index.lookup(head) >= 0
         valid = self.dm.grammar.parse(head).fully_valid
@@ -228,9 +266,7 @@ class MemorizationMonitor(SamplingMonitor):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or not self.history:
             return
-        steps = [s for s, _ in self.history if s > 0]
-        fracs = [f for s, f in self.history if s > 0]
-        onsets = {tau: M.onset_step(steps, fracs, tau) if steps else None for tau in (0.1, 0.5, 0.9)}
+        onsets = M.onsets(self.history)
         text = ", ".join(f"τ={tau}: {'never' if o is None else f'{o:.0f}'}" for tau, o in onsets.items())
         step, copy_fraction = self.history[-1]
         ever = M.ever_memorized(self.first_step, step)

@@ -1,4 +1,7 @@
-"""The run directory and its local records: ``metrics.jsonl`` (appended) and ``memorization.npz`` (rewritten)."""
+"""The run directory and its local records: ``metrics.jsonl`` (appended) and ``memorization.npz`` (rewritten).
+
+The layout, the file names and the schema version live in :mod:`rhm_memo.runs`, shared with the report.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +15,18 @@ from typing import Any
 import numpy as np
 from lightning.pytorch.loggers import WandbLogger
 
-#: Version of the record layout (docs/records.md).
-SCHEMA = 1
+from rhm_memo.runs import METRICS_FILE, SCHEMA, run_dir
 
 
 def run_directory(trainer) -> str | None:
-    """Where a run's files go: ``save_dir/project/run_id`` for W&B, else ``trainer.log_dir``."""
+    """Where a run's files go: ``save_dir/project/run_id`` for W&B, else ``trainer.log_dir``.
+
+    The W&B layout is :func:`rhm_memo.runs.run_dir`. ``trainer.log_dir`` is a collective (a broadcast) under
+    DDP: call this on every rank, never inside a rank-zero-only branch.
+    """
     logger = trainer.logger
     if isinstance(logger, WandbLogger):
-        return str(Path(logger.save_dir or ".") / str(logger.name) / str(logger.version))
+        return str(run_dir(logger.save_dir, logger.name, logger.version))
     return trainer.log_dir
 
 
@@ -51,7 +57,7 @@ class RunRecords:
         its first record onto a partial one.
         """
         line = json.dumps(_plain({"schema": SCHEMA, **record}), allow_nan=False)
-        path = self.dir / "metrics.jsonl"
+        path = self.dir / METRICS_FILE
         if path.exists() and path.stat().st_size:
             with open(path, "rb+") as f:
                 data = f.read()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 
 import torch
 
+from rhm_memo.callbacks.ema import averaged_weights
 from rhm_memo.checks import check_int
-
-#: Attribute of the LightningModule under which the current evaluation's samples are shared.
-_CACHE = "_monitor_samples"
 
 
 @dataclass(frozen=True)
@@ -28,47 +27,57 @@ class SampleSpec:
             check_int(name, getattr(self, name), 1)
 
 
-def _ema_callback(trainer):
-    """Lightning's weight-averaging callback of this trainer, if any."""
-    from lightning.pytorch.callbacks import WeightAveraging
+@dataclass(frozen=True)
+class Drawn:
+    """One evaluation's samples: ``(B, d)`` on every rank, the seconds spent drawing them, EMA or raw weights."""
 
-    found = [c for c in trainer.callbacks if isinstance(c, WeightAveraging)]
-    return found[0] if found else None
+    step: int
+    spec: SampleSpec
+    samples: torch.Tensor
+    seconds: float
+    ema: bool
 
 
-def monitor_samples(trainer, pl_module, spec: SampleSpec) -> tuple[torch.Tensor, float, bool]:
-    """All ranks' samples for this step, ``(B, d)`` on every rank; also the sampling seconds and EMA use.
+#: The last samples drawn for each trainer, so that monitors of the same step and spec share them.
+_LAST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def shared_samples(trainer) -> Drawn | None:
+    """The samples the monitors of ``trainer`` drew last (None before the first evaluation)."""
+    return _LAST.get(trainer)
+
+
+def forget_samples(trainer) -> None:
+    """Forget the trainer's shared samples, so that the next evaluation draws afresh (benchmarks)."""
+    _LAST.pop(trainer, None)
+
+
+def monitor_samples(trainer, pl_module, spec: SampleSpec) -> Drawn:
+    """All ranks' samples for this step, ``(B, d)`` on every rank, with the sampling seconds and EMA use.
 
     Each rank draws ``ceil(num_samples / world_size)`` strings with its own generator (seeded from ``seed``,
     the step and the rank) in eval mode under ``torch.inference_mode()`` and the trainer's precision
     context (bf16 autocast when training is bf16; the process draws in float64); the shares are gathered.
     Every rank must call this (it is a collective). A second monitor asking for the same step and spec gets
-    the same tensor (and the same sampling time) without sampling again. With an uneven split the gathered
-    strings are cut to ``num_samples``.
+    the same :class:`Drawn` (kept per trainer, never on the LightningModule) without sampling again. With an
+    uneven split the gathered strings are cut to ``num_samples``.
     """
     step = trainer.global_step
-    cached = getattr(pl_module, _CACHE, None)
-    if cached is not None and cached[0] == (step, spec):
-        return cached[1], cached[3], cached[2]
+    last = _LAST.get(trainer)
+    if last is not None and (last.step, last.spec) == (step, spec):
+        return last
     world, rank = trainer.world_size, trainer.global_rank
     per_rank = -(-spec.num_samples // world)
     generator = torch.Generator(device=pl_module.device)
     generator.manual_seed(spec.seed + 1_000_003 * step + 7919 * rank)
-    ema = _ema_callback(trainer) if spec.use_ema else None
-    use_ema = ema is not None
     start = time.perf_counter()
-    if use_ema:
-        ema.on_validation_epoch_start(trainer, pl_module)  # swaps the averaged weights in
-    try:
+    with averaged_weights(trainer, pl_module, spec.use_ema) as used_ema:
         with torch.inference_mode(), trainer.precision_plugin.forward_context():
             local = pl_module.sample(per_rank, generator, steps=spec.sample_steps, batch_size=spec.batch_size)
-    finally:
-        if use_ema:
-            ema.on_validation_epoch_end(trainer, pl_module)  # and back
     gathered = pl_module.all_gather(local)
     samples = gathered.reshape(-1, local.shape[-1])[: spec.num_samples] if world > 1 else local
     if pl_module.device.type == "cuda":
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
-    setattr(pl_module, _CACHE, ((step, spec), samples, use_ema, seconds))
-    return samples, seconds, use_ema
+    drawn = Drawn(step, spec, samples, time.perf_counter() - start, used_ema)
+    _LAST[trainer] = drawn
+    return drawn

@@ -29,6 +29,7 @@ class SubstringMonitor(SamplingMonitor):
         per_octave: Log-spaced evaluations per doubling of the step (1: every power of 2; 0: none).
         every_n_steps: Also evaluate every N optimizer steps.
         at_end: Also evaluate at the end of training.
+        start_step: No evaluation before this step (except at the end).
         use_ema: Sample with the EMA weights when an ``EMAWeightAveraging`` callback is present.
         seed: Seed of the sampling generators.
         top_blocks: How many of the most frequent training blocks per height to record.
@@ -45,6 +46,7 @@ class SubstringMonitor(SamplingMonitor):
         per_octave: int = 1,
         every_n_steps: int | None = None,
         at_end: bool = True,
+        start_step: int = 1,
         use_ema: bool = True,
         seed: int = 0,
         top_blocks: int = 20,
@@ -53,7 +55,16 @@ class SubstringMonitor(SamplingMonitor):
         out_dir: str | None = None,
     ) -> None:
         super().__init__(
-            num_samples, sample_steps, batch_size, per_octave, every_n_steps, at_end, use_ema, seed, out_dir
+            num_samples,
+            sample_steps,
+            batch_size,
+            per_octave,
+            every_n_steps,
+            at_end,
+            use_ema,
+            seed,
+            out_dir,
+            start_step,
         )
         self.top_blocks = top_blocks
         self.max_true_blocks = max_true_blocks
@@ -78,16 +89,7 @@ class SubstringMonitor(SamplingMonitor):
         for h in range(1, g.L + 1):
             freq = M.block_frequencies(samples, train, h, g.s, g.v, *self.truth.get(h, (None, None)))
             heights[h] = M.frequency_summary(freq, self.top_fraction)
-            order = torch.sort(freq.f_train, descending=True, stable=True).indices[: self.top_blocks]
-            top[h] = [
-                {
-                    "block": freq.values[i].tolist(),
-                    "f_train": float(freq.f_train[i]),
-                    "f_gen": float(freq.f_gen[i]),
-                    "f_true": None if freq.f_true is None else float(freq.f_true[i]),
-                }
-                for i in order.tolist()
-            ]
+            top[h] = M.top_blocks(freq, self.top_blocks)
         self.last_summary = heights
         usage = M.rule_usage(g, samples)
         return {

@@ -18,7 +18,6 @@ from rhm_memo.metrics.memorization import (
     memorization_summary,
     nearest_hamming,
     novelty,
-    onset_step,
     update_first_step,
 )
 from rhm_memo.metrics.null import (
@@ -45,10 +44,13 @@ from rhm_memo.metrics.substrings import (
     frequency_summary,
     kl_on_support,
     slop_index,
+    top_blocks,
 )
+from rhm_memo.onset import TAUS, onset_step, onsets
 
 __all__ = [
     "NEVER",
+    "TAUS",
     "BlockFrequencies",
     "BlockIndex",
     "CopyTally",
@@ -80,9 +82,11 @@ __all__ = [
     "nearest_hamming",
     "novelty",
     "onset_step",
+    "onsets",
     "rule_usage",
     "slop_index",
     "spearman_first_step",
+    "top_blocks",
     "training_mass",
     "update_first_step",
     "validity",

@@ -7,13 +7,10 @@ are bounded by ``max_elements``.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-
 import torch
 from torchmetrics import Metric
 
-from rhm_memo.metrics.index import TrainIndex, check_strings
+from rhm_memo.metrics.index import check_strings
 
 #: ``first_step`` value of a training string that has never been generated.
 NEVER = -1
@@ -119,34 +116,9 @@ def fraction_within(distances: torch.Tensor, k: int) -> float:
     return (distances <= k).double().mean().item()
 
 
-def onset_step(steps: Sequence[float], copy_fractions: Sequence[float], tau: float) -> float | None:
-    """Training step at which the copy fraction first reaches ``tau``, linear in log(step); None if never.
-
-    If the first evaluation already reaches ``tau`` its step is returned (there is nothing to interpolate).
-    """
-    steps_t = torch.as_tensor(steps, dtype=torch.float64)
-    frac = torch.as_tensor(copy_fractions, dtype=torch.float64)
-    if steps_t.ndim != 1 or steps_t.shape != frac.shape or steps_t.numel() == 0:
-        raise ValueError(
-            f"steps and copy_fractions must be equal-length non-empty 1-D sequences, got "
-            f"{tuple(steps_t.shape)} and {tuple(frac.shape)}"
-        )
-    if (steps_t <= 0).any() or (steps_t[1:] <= steps_t[:-1]).any():
-        raise ValueError("steps must be positive and strictly increasing (they are interpolated in log(step))")
-    reached = (frac >= tau).nonzero()
-    if reached.numel() == 0:
-        return None
-    i = int(reached[0, 0])
-    if i == 0:
-        return float(steps_t[0])
-    f0, f1 = float(frac[i - 1]), float(frac[i])
-    x0, x1 = math.log(float(steps_t[i - 1])), math.log(float(steps_t[i]))
-    return math.exp(x0 + (tau - f0) / (f1 - f0) * (x1 - x0))
-
-
-def memorization_summary(index: TrainIndex, samples: torch.Tensor) -> dict[str, float | int]:
-    """The scalar exact-copy statistics of one evaluation: copies, copy fraction, distinct memorized, novelty."""
-    copy_index = index.lookup(samples)
+def memorization_summary(copy_index: torch.Tensor, samples: torch.Tensor) -> dict[str, float | int]:
+    """The scalar exact-copy statistics of one evaluation from its look-up (``TrainIndex.lookup(samples)``):
+    number of samples, copies, copy fraction, novelty, fraction of distinct samples, distinct memorized."""
     return {
         "num_samples": samples.shape[0],
         "copies": int((copy_index >= 0).sum()),

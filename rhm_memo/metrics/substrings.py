@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import torch
 
@@ -214,6 +215,21 @@ def slop_index(f_gen: torch.Tensor, f_train: torch.Tensor, top_fraction: float =
     threshold = torch.sort(support, descending=True).values[rank - 1]
     top = f_train >= threshold
     return (f_gen[top].sum() / f_train[top].sum()).item()
+
+
+def top_blocks(freq: BlockFrequencies, k: int) -> list[dict[str, Any]]:
+    """The ``k`` most frequent training blocks (ties in block order) with their training, generated and true
+    frequencies: ``{"block": [tokens], "f_train", "f_gen", "f_true"}`` (``f_true`` None without the grammar's)."""
+    order = torch.sort(freq.f_train, descending=True, stable=True).indices[:k]
+    return [
+        {
+            "block": freq.values[i].tolist(),
+            "f_train": float(freq.f_train[i]),
+            "f_gen": float(freq.f_gen[i]),
+            "f_true": None if freq.f_true is None else float(freq.f_true[i]),
+        }
+        for i in order.tolist()
+    ]
 
 
 def frequency_summary(freq: BlockFrequencies, top_fraction: float = 0.1) -> dict[str, float]:

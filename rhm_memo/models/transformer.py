@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rhm_memo.checks import check_int
+from rhm_memo.models.base import Backbone, BackboneInputs
 
 #: Number of sinusoidal features of the conditioning scalar (DiT's ``frequency_embedding_size``).
 COND_FEATURES = 256
@@ -89,7 +90,7 @@ class Block(nn.Module):
         return x + gate2[:, None, :] * F.dropout(h, p, self.training)
 
 
-class DiffusionTransformer(nn.Module):
+class DiffusionTransformer(Backbone):
     """Bidirectional transformer denoiser: ``(x_t, cond)`` → logits of x_0, DiT-style adaLN-Zero conditioning.
 
     Token embedding + learned absolute position embedding → ``depth`` blocks → adaLN final LayerNorm → linear
@@ -98,9 +99,8 @@ class DiffusionTransformer(nn.Module):
     N(0, 0.02²).
 
     Args:
-        input_size: Number of token ids to embed (v for uniform diffusion, v + 1 with a mask id v).
-        out_size: Number of classes predicted per position (v).
-        seq_len: Sequence length d.
+        inputs: ``input_size`` token ids to embed, ``vocab_size`` classes predicted per position and ``seq_len``
+            positions (supplied by ``DiffusionModule``).
         width: Model width.
         depth: Number of transformer blocks.
         heads: Attention heads; must divide ``width``.
@@ -110,24 +110,15 @@ class DiffusionTransformer(nn.Module):
 
     def __init__(
         self,
-        input_size: int,
-        out_size: int,
-        seq_len: int,
+        inputs: BackboneInputs,
         width: int = 256,
         depth: int = 4,
         heads: int = 4,
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
     ) -> None:
-        super().__init__()
-        for name, value in [
-            ("input_size", input_size),
-            ("out_size", out_size),
-            ("seq_len", seq_len),
-            ("width", width),
-            ("depth", depth),
-            ("heads", heads),
-        ]:
+        super().__init__(inputs)
+        for name, value in [("width", width), ("depth", depth), ("heads", heads)]:
             check_int(name, value, 1)
         if width % heads != 0:
             raise ValueError(f"width must be divisible by heads, got width={width}, heads={heads}")
@@ -135,16 +126,15 @@ class DiffusionTransformer(nn.Module):
             raise ValueError(f"mlp_ratio must be > 0 (and width * mlp_ratio >= 1), got {mlp_ratio!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        self.input_size, self.out_size, self.seq_len = input_size, out_size, seq_len
         self.width, self.depth, self.heads, self.mlp_ratio = width, depth, heads, mlp_ratio
 
-        self.tok_emb = nn.Embedding(input_size, width)
-        self.pos_emb = nn.Parameter(torch.zeros(seq_len, width))
+        self.tok_emb = nn.Embedding(self.input_size, width)
+        self.pos_emb = nn.Parameter(torch.zeros(self.seq_len, width))
         self.cond_emb = CondEmbedding(width)
         self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, dropout) for _ in range(depth))
         self.norm_out = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.ada_out = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
-        self.readout = nn.Linear(width, out_size)
+        self.readout = nn.Linear(width, self.out_size)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -22,13 +22,13 @@ LayerNorms keep their affine weight and bias, as in the paper code.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from rhm_memo.checks import check_int
+from rhm_memo.models.base import Backbone, BackboneInputs
 
 #: The paper code's U-Net-internal schedule (β_min, β_max, T), different from its diffusion's (0.001, 0.1, 200).
 PAPER_UNET_SCHEDULE = (1e-4, 0.02, 1000)
@@ -118,19 +118,18 @@ class ConvNormAct(nn.Module):
         return F.gelu(self.norm(self.conv(x)))
 
 
-class HierarchicalUNet(nn.Module):
+class HierarchicalUNet(Backbone):
     """The paper's hierarchical conv U-Net (``bpUNET``): ``(x_t, cond)`` → logits of x_0 ``(B, d, out_size)``.
 
     Args:
-        input_size: Number of token ids (one-hot channels): v for uniform diffusion, v + 1 with a mask id v.
-        out_size: Number of classes predicted per position (v).
-        seq_len: Sequence length d; must be ``s**L`` with L >= 1.
-        s: Branching factor: kernel size and stride of every (transposed) convolution.
+        inputs: Supplied by ``DiffusionModule``: ``input_size`` token ids (one-hot channels; v for uniform
+            diffusion, v + 1 with a mask id v), ``vocab_size`` classes per position, ``seq_len`` d = s**L with
+            L >= 1, the grammar's branching factor ``s`` (kernel size and stride of every (transposed)
+            convolution; required) and the process's ``cond_schedule``: ``cond`` at every step t = 0..T of its
+            time grid (``cond`` = probability that a token of x_t equals its x_0 token). The schedule's mean μ
+            standardizes the time input; without it μ = (1 + 1/K)/2, the middle of the range of ``cond`` under
+            uniform diffusion (K = input_size). It is required with ``paper_time_schedule``.
         width: Channels of every hidden layer (the paper uses 4096).
-        cond_schedule: ``cond`` at every step t = 0..T of the diffusion's time grid (``cond`` = probability that a
-            token of x_t equals its x_0 token). Its mean μ standardizes the time input; None: μ = (1 + 1/K)/2,
-            the middle of the range of ``cond`` under uniform diffusion (K = input_size). Required with
-            ``paper_time_schedule``.
         paper_time_schedule: ``(β_min, β_max, T')`` to reproduce the paper code's mismatched time input, e.g.
             ``(1e-4, 0.02, 1000)``: each row's step t is recovered as the entry of ``cond_schedule`` nearest to
             ``cond``, and the input uses ᾱ' at index ``int(t/T · T')`` of that other schedule, standardized with
@@ -139,32 +138,28 @@ class HierarchicalUNet(nn.Module):
 
     def __init__(
         self,
-        input_size: int,
-        out_size: int,
-        seq_len: int,
-        s: int = 2,
+        inputs: BackboneInputs,
         width: int = 256,
-        cond_schedule: Sequence[float] | None = None,
         paper_time_schedule: tuple[float, float, int] | None = None,
     ) -> None:
-        super().__init__()
-        for name, value, low in [
-            ("input_size", input_size, 2),
-            ("out_size", out_size, 1),
-            ("seq_len", seq_len, 2),
-            ("s", s, 2),
-            ("width", width, 1),
-        ]:
-            check_int(name, value, low)
+        super().__init__(inputs)
+        input_size, out_size, seq_len, s = self.input_size, self.out_size, self.seq_len, inputs.s
+        if s is None:
+            raise ValueError(
+                "HierarchicalUNet needs the grammar's branching factor s: BackboneInputs(s=...), "
+                "DiffusionModule(s=...) (the CLI links it from data.s)"
+            )
+        check_int("input_size", input_size, 2)
+        check_int("seq_len", seq_len, 2)
+        check_int("width", width, 1)
         levels = round(math.log(seq_len, s))
         if s**levels != seq_len:
             raise ValueError(f"seq_len must be a power of s, got seq_len={seq_len}, s={s}")
-        self.input_size, self.out_size, self.seq_len = input_size, out_size, seq_len
         self.s, self.L, self.width = s, levels, width
 
         schedule = None
-        if cond_schedule is not None:
-            schedule = torch.as_tensor(cond_schedule, dtype=torch.float32).flatten()
+        if inputs.cond_schedule is not None:
+            schedule = torch.tensor(inputs.cond_schedule, dtype=torch.float32)
             if schedule.numel() < 2 or not bool(((schedule >= 0) & (schedule <= 1)).all()):
                 raise ValueError("cond_schedule must hold at least 2 values in [0, 1] (cond at t = 0..T)")
         self.paper_time = paper_time_schedule is not None

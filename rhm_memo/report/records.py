@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 import yaml
 
-from rhm_memo.metrics.memorization import onset_step
-
-#: The record layout this module reads (docs/records.md).
-SCHEMA = 1
-#: Copy-fraction thresholds of the onset steps.
-TAUS = (0.1, 0.5, 0.9)
+from rhm_memo.onset import TAUS
+from rhm_memo.onset import onsets as onset_steps
+from rhm_memo.runs import (  # the record layout this module reads, the one the callbacks write
+    CONFIG_FILE,
+    MEMORIZATION_FILE,
+    METRICS_FILE,
+    SCHEMA,
+)
 
 
 @dataclass
@@ -37,7 +39,7 @@ class Run:
 def load_run(run_dir: str | Path) -> Run:
     """Read a run directory: ``metrics.jsonl`` (required), ``memorization.npz`` and ``config.yaml`` (optional)."""
     path = Path(run_dir)
-    metrics = path / "metrics.jsonl"
+    metrics = path / METRICS_FILE
     if not metrics.is_file():
         raise ValueError(
             f"{path} is not a run directory (no metrics.jsonl): pass the folder the monitors wrote "
@@ -56,15 +58,15 @@ def load_run(run_dir: str | Path) -> Run:
         if record["monitor"] in by_monitor:  # other monitors are not part of the report
             by_monitor[record["monitor"]][int(record["step"])] = record  # a resumed run rewrites its steps
     config = None
-    if (path / "config.yaml").is_file():
-        loaded = yaml.safe_load((path / "config.yaml").read_text())
+    if (path / CONFIG_FILE).is_file():
+        loaded = yaml.safe_load((path / CONFIG_FILE).read_text())
         config = loaded if isinstance(loaded, dict) else None
     return Run(
         name=_config_label(config) or path.resolve().name,
         path=path,
         memorization=[r for _, r in sorted(by_monitor["memorization"].items())],
         substrings=[r for _, r in sorted(by_monitor["substrings"].items())],
-        arrays=_read_npz(path / "memorization.npz"),
+        arrays=_read_npz(path / MEMORIZATION_FILE),
         config=config,
         truncated_last_line=truncated,
     )
@@ -148,11 +150,10 @@ def copy_fractions(run: Run) -> tuple[np.ndarray, np.ndarray]:
 
 
 def onsets(run: Run, taus: Sequence[float] = TAUS) -> list[float | None]:
-    """Onset step of each τ: ``onset_step`` on the memorization records' ``copy_fraction`` vs ``step`` (steps > 0)."""
+    """Onset step of each τ (``rhm_memo.onset.onsets``) from the memorization records' ``copy_fraction``."""
     steps, frac = copy_fractions(run)
-    if steps.size == 0:
-        return [None for _ in taus]
-    return [onset_step(steps.tolist(), frac.tolist(), tau) for tau in taus]
+    found = onset_steps(zip(steps.tolist(), frac.tolist()), taus)
+    return [found[tau] for tau in taus]
 
 
 def heights_of(dicts: Sequence[dict[str, Any]]) -> list[str]:

@@ -27,6 +27,8 @@ from torch.utils.data import DataLoader
 
 from rhm_memo import metrics as M
 from rhm_memo.callbacks import EvalSchedule, MemorizationMonitor, SubstringMonitor
+from rhm_memo.callbacks.ema import averaged_weights
+from rhm_memo.callbacks.sampling import shared_samples
 from rhm_memo.data import RHMDataset
 from rhm_memo.module import DiffusionModule
 
@@ -131,8 +133,9 @@ def test_record_values_equal_the_metric_functions(tmp_path, spy_sample):
     _, model, dm = fit(tmp_path, [memo, substr], 4)
     evaluations = [(step, samples) for step, *_, samples in spy_sample]
     assert [s for s, _ in evaluations] == [1, 2, 4]
-    cached = model._monitor_samples
-    assert cached[0][0] == 4 and torch.equal(cached[1], evaluations[-1][1])
+    shared = shared_samples(model.trainer)
+    assert shared.step == 4 and torch.equal(shared.samples, evaluations[-1][1])
+    assert not any(name.startswith("_monitor") for name in vars(model))  # nothing is kept on the module
     records = read_records(out)
     memo_records = [without(r, *TIMINGS) for r in records if r["monitor"] == "memorization"]
     substr_records = [without(r, *TIMINGS) for r in records if r["monitor"] == "substrings"]
@@ -342,6 +345,41 @@ def test_resume_restores_first_steps_counts_and_history(tmp_path, half):
     assert [s for s, _ in first_half.history] == ([1, 2, 3] if half == 3 else [1, 2, 4])
 
 
+# ---------------------------------------------------------------------- stopping
+def _copies_at(step: int) -> list[int]:
+    """Training strings copied at ``step`` (of 32 samples): 4·step of them, so the copy fraction is step/8."""
+    return list(range(min(32, 4 * step)))
+
+
+def _stopping_fit(tmp_path, max_steps, stop_at, ckpt_path=None, name="stop"):
+    dm = tiny_data()
+    model = tiny_model(dm, ScriptedSampler)
+    model.script = _copies_at
+    memo = MemorizationMonitor(num_samples=32, batch_size=32, every_n_steps=1, per_octave=0, stop_at=stop_at,
+                               out_dir=str(tmp_path / name))  # fmt: skip
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / f"{name}_ckpt", save_last=True)
+    trainer, _, _ = fit(tmp_path / name, [memo, checkpoint], max_steps, model=model, dm=dm, ckpt_path=ckpt_path,
+                        enable_checkpointing=True)  # fmt: skip
+    return trainer, memo
+
+
+def test_stop_at_ends_training_at_the_first_evaluation_that_reaches_it(tmp_path):
+    """stop_at=0.5: copy fractions 1/8, 2/8, ... reach 0.5 at step 4, where training stops; None never stops."""
+    trainer, memo = _stopping_fit(tmp_path, 10, 0.5)
+    assert trainer.global_step == 4 and [s for s, _ in memo.history] == [1, 2, 3, 4]
+    assert read_records(tmp_path / "stop")[-1]["copy_fraction"] == 0.5
+    trainer, _ = _stopping_fit(tmp_path, 6, None, name="never")
+    assert trainer.global_step == 6
+
+
+def test_a_run_resumed_after_stop_at_ends_at_once(tmp_path):
+    """Resuming the checkpoint of a run that stopped at stop_at trains no further step."""
+    trainer, _ = _stopping_fit(tmp_path, 10, 0.5)
+    ckpt = trainer.checkpoint_callback.last_model_path
+    resumed, memo = _stopping_fit(tmp_path, 10, 0.5, ckpt_path=ckpt)
+    assert resumed.global_step == 4 and [s for s, _ in memo.history] == [1, 2, 3, 4]
+
+
 # ---------------------------------------------------------------------- EMA
 class WeightProbe(L.Callback):
     """Records the module's parameters (and the EMA callback's averaged parameters) at on_train_batch_end."""
@@ -379,6 +417,38 @@ def test_sampling_uses_ema_weights_and_restores_the_raw_ones(tmp_path, monkeypat
         expected = before.averaged[step] if use_ema else before.raw[step]
         assert torch.equal(seen[step], expected)
         assert torch.equal(after.raw[step], before.raw[step])  # raw weights restored for training
+
+
+class AdapterProbe(L.Callback):
+    """At step 3, enters averaged_weights and raises inside it; records the weights inside and after."""
+
+    def __init__(self, ema):
+        self.ema, self.seen = ema, {}
+
+    def on_train_batch_end(self, trainer, pl_module, *args):
+        if trainer.global_step != 3:
+            return
+        self.seen["raw"] = flat_parameters(pl_module)
+        self.seen["averaged"] = flat_parameters(self.ema._average_model.module)
+        with pytest.raises(RuntimeError, match="boom"):
+            with averaged_weights(trainer, pl_module) as used:
+                self.seen["inside"], self.seen["used"] = flat_parameters(pl_module), used
+                raise RuntimeError("boom")
+        self.seen["after"] = flat_parameters(pl_module)
+        with averaged_weights(trainer, pl_module, use=False) as used:
+            self.seen["unused"] = (used, flat_parameters(pl_module))
+
+
+def test_averaged_weights_restores_the_raw_weights_after_an_error(tmp_path):
+    """The EMA adapter swaps the averaged weights in and, even when the block raises, the raw ones back."""
+    ema = EMAWeightAveraging(decay=0.5)
+    probe = AdapterProbe(ema)
+    fit(tmp_path, [ema, probe], 4)
+    seen = probe.seen
+    assert (seen["raw"] - seen["averaged"]).abs().max() > 1e-6
+    assert seen["used"] and torch.equal(seen["inside"], seen["averaged"])
+    assert torch.equal(seen["after"], seen["raw"])
+    assert seen["unused"][0] is False and torch.equal(seen["unused"][1], seen["raw"])
 
 
 def test_ema_flag_is_false_without_an_ema_callback(tmp_path):

@@ -62,10 +62,21 @@ def test_steps_before_the_first_are_never_due():
     assert schedule.steps(1) == [1]
 
 
+def test_start_step_drops_the_earlier_steps_only():
+    """With start_step, the schedule is the same set of steps from start_step on, and nothing before."""
+    full, late = (
+        EvalSchedule(per_octave=4, every_n_steps=100),
+        EvalSchedule(per_octave=4, every_n_steps=100, start_step=500),
+    )
+    assert late.steps(5000) == [s for s in full.steps(5000) if s >= 500]
+    assert late.steps(5000)[:4] == [500, 512, 600, 609]
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [{"per_octave": -1}, {"per_octave": 1.5}, {"per_octave": "2"}, {"per_octave": None},
-     {"every_n_steps": 0}, {"every_n_steps": -5}, {"every_n_steps": 2.0}, {"every_n_steps": "3"}],
+     {"every_n_steps": 0}, {"every_n_steps": -5}, {"every_n_steps": 2.0}, {"every_n_steps": "3"},
+     {"start_step": 0}, {"start_step": 1.5}],
 )  # fmt: skip
 def test_bad_schedule_arguments(kwargs):
     """A negative or non-integer per_octave, or an every_n_steps that is not a positive integer, is rejected."""
@@ -85,7 +96,9 @@ def test_bad_sample_spec_sizes(kwargs):
 
 
 @pytest.mark.parametrize("monitor", [MemorizationMonitor, SubstringMonitor])
-@pytest.mark.parametrize("kwargs", [{"num_samples": 0}, {"batch_size": -1}, {"per_octave": -1}, {"every_n_steps": 0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"num_samples": 0}, {"batch_size": -1}, {"per_octave": -1}, {"every_n_steps": 0}, {"start_step": 0}]
+)
 def test_monitors_check_their_arguments(monitor, kwargs):
     """Both monitors reject bad sampling sizes and schedules at construction."""
     with pytest.raises(ValueError):

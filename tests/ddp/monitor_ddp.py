@@ -77,7 +77,8 @@ def main() -> None:
         return original_evaluate(self, trainer, pl_module)
 
     def monitor_samples(trainer, pl_module, spec):
-        samples, seconds, used_ema = original(trainer, pl_module, spec)
+        drawn = original(trainer, pl_module, spec)
+        samples, seconds = drawn.samples, drawn.seconds
         evaluations.append({
             "monitor": current["monitor"],
             "fake": spec.sample_steps == FAKE_STEPS,
@@ -85,7 +86,7 @@ def main() -> None:
             "samples": samples.tolist(),
             "seconds": seconds,
         })  # fmt: skip
-        return samples, seconds, used_ema
+        return drawn
 
     base_module.SamplingMonitor.evaluate = evaluate
     base_module.monitor_samples = monitor_samples

@@ -56,7 +56,7 @@ def test_copy_statistics_match_python(name, seed):
     got = copy_counts(ci, 70)
     assert got.dtype == torch.int64 and got.tolist() == [counts[i] for i in range(70)]
     assert fraction_distinct(samples) == pytest.approx(len(set(as_tuples(samples))) / len(ref), abs=1e-15)
-    summary = memorization_summary(TrainIndex(train, v), samples)
+    summary = memorization_summary(TrainIndex(train, v).lookup(samples), samples)
     assert summary == {
         "num_samples": len(ref),
         "copies": len(hits),

@@ -28,6 +28,7 @@ from rhm_memo.metrics.substrings import (
     kl_on_support,
     num_heights,
     slop_index,
+    top_blocks,
 )
 from rhm_memo.rhm import Grammar
 
@@ -605,3 +606,22 @@ def test_frequency_summary_matches_counter_random_strings(name):
         assert set(got) == set(expected)
         for key, value in expected.items():
             assert same(got[key], value) or got[key] == pytest.approx(value, abs=1e-13), (h, key)
+
+
+def test_top_blocks_are_the_most_frequent_training_blocks():
+    """top_blocks: the k largest training frequencies (ties in block order), each with its three frequencies."""
+    g = Grammar(v=4, n=4, m=2, s=2, L=3, seed=3, zipf_exponent=1.5, zipf_levels=[1, 2, 3])
+    train, gen = g.sample(300, 1), g.sample(200, 2)
+    for h in (1, 2):
+        bp = g.block_probabilities(h)
+        freq = block_frequencies(gen, train, h, g.s, g.v, bp.values, bp.probs)
+        top = top_blocks(freq, 5)
+        counts, total = block_counter(train, g.s, h)
+        ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+        assert [r["f_train"] for r in top] == pytest.approx([c / total for _, c in ranked[:5]])
+        gen_counts, gen_total = block_counter(gen, g.s, h)
+        for r in top:
+            block = tuple(r["block"])
+            assert r["f_train"] == pytest.approx(counts[block] / total)
+            assert r["f_gen"] == pytest.approx(gen_counts.get(block, 0) / gen_total)
+            assert r["f_true"] is not None and r["f_true"] > 0

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rhm_memo.models import DiffusionTransformer, HierarchicalUNet
+from rhm_memo.models import Backbone, BackboneInputs, DiffusionTransformer, HierarchicalUNet
 
 V, D, S = 6, 16, 2
 
@@ -13,12 +13,12 @@ def make(name: str, input_size: int) -> torch.nn.Module:
     """A tiny backbone of the given kind, with every zero-initialized layer of the transformer randomized."""
     torch.manual_seed(0)
     if name == "transformer":
-        model = DiffusionTransformer(input_size, V, D, width=16, depth=2, heads=2)
+        model = DiffusionTransformer(BackboneInputs(input_size, V, D), width=16, depth=2, heads=2)
         for linear in model.zero_init_layers():
             torch.nn.init.normal_(linear.weight, std=0.3)
             torch.nn.init.normal_(linear.bias, std=0.3)
         return model
-    return HierarchicalUNet(input_size, V, D, s=S, width=16)
+    return HierarchicalUNet(BackboneInputs(input_size, V, D, s=S), width=16)
 
 
 def batch(input_size: int, n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,3 +95,43 @@ def test_flops_scale_with_batch(name):
     """``flops(batch)`` is positive and linear in the batch size."""
     model = make(name, V)
     assert model.flops(1) > 0 and model.flops(7) == 7 * model.flops(1)
+
+
+# ---------------------------------------------------------------------- BackboneInputs and the Backbone base class
+def test_backbone_inputs_are_plain_frozen_data():
+    """A tensor cond_schedule is stored as a tuple of floats; the inputs are frozen, hashable and compare by value."""
+    schedule = torch.linspace(1.0, 0.2, 5)
+    inputs = BackboneInputs(V, V, D, s=S, cond_schedule=schedule)
+    assert inputs.cond_schedule == tuple(schedule.tolist()) and all(type(c) is float for c in inputs.cond_schedule)
+    assert inputs == BackboneInputs(V, V, D, s=S, cond_schedule=schedule.tolist())
+    assert hash(inputs) == hash(BackboneInputs(V, V, D, s=S, cond_schedule=tuple(schedule.tolist())))
+    with pytest.raises(AttributeError):
+        inputs.s = 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"input_size": 0}, "input_size"), ({"vocab_size": 1.5}, "vocab_size"), ({"seq_len": 0}, "seq_len"),
+     ({"s": 1}, r"\bs\b"), ({"cond_schedule": "0.5"}, "cond_schedule")],
+)  # fmt: skip
+def test_backbone_inputs_bad_values(kwargs, match):
+    """Non-positive or non-integer sizes, s < 2 and a non-sequence schedule raise ValueError naming the field."""
+    with pytest.raises(ValueError, match=match):
+        BackboneInputs(**{"input_size": V, "vocab_size": V, "seq_len": D, **kwargs})
+
+
+@BACKBONES
+def test_backbone_keeps_its_inputs(name):
+    """Every backbone is a Backbone holding its inputs, with input_size, out_size = v and seq_len from them."""
+    model = make(name, V + 1)
+    assert isinstance(model, Backbone)
+    assert model.inputs.input_size == model.input_size == V + 1
+    assert model.inputs.vocab_size == model.out_size == V and model.inputs.seq_len == model.seq_len == D
+
+
+@BACKBONES
+def test_backbone_refuses_bare_sizes(name):
+    """The old call with sizes as separate arguments fails with a TypeError naming BackboneInputs."""
+    cls = DiffusionTransformer if name == "transformer" else HierarchicalUNet
+    with pytest.raises(TypeError, match="BackboneInputs"):
+        cls(V, V, D)

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from rhm_memo.models import DiffusionTransformer
+from rhm_memo.models import BackboneInputs, DiffusionTransformer
 
 V, D = 6, 16
 
@@ -13,7 +13,7 @@ V, D = 6, 16
 def tiny(randomize: bool = False, **kwargs) -> DiffusionTransformer:
     """A width-16 transformer; ``randomize`` re-initializes its zero-initialized layers with random weights."""
     torch.manual_seed(0)
-    model = DiffusionTransformer(V + 1, V, D, **{"width": 16, "depth": 2, "heads": 2, **kwargs})
+    model = DiffusionTransformer(BackboneInputs(V + 1, V, D), **{"width": 16, "depth": 2, "heads": 2, **kwargs})
     if randomize:
         for linear in model.zero_init_layers():
             torch.nn.init.normal_(linear.weight, std=0.3)
@@ -114,6 +114,7 @@ def test_flops_match_counted_matmuls():
 )
 def test_bad_args(kwargs, match):
     """Invalid sizes raise ValueError naming the argument."""
-    args = {"input_size": V, "out_size": V, "seq_len": D, "width": 16, "heads": 2, **kwargs}
+    args = {"input_size": V, "vocab_size": V, "seq_len": D, "width": 16, "heads": 2, **kwargs}
+    sizes = {k: args.pop(k) for k in ("input_size", "vocab_size", "seq_len")}
     with pytest.raises(ValueError, match=match):
-        DiffusionTransformer(**args)
+        DiffusionTransformer(BackboneInputs(**sizes), **args)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from rhm_memo.models import HierarchicalUNet
+from rhm_memo.models import BackboneInputs, HierarchicalUNet
 from rhm_memo.models.unet import PAPER_UNET_SCHEDULE, ScaledConv1d, paper_alphabar
 
 V = 6
@@ -45,7 +45,8 @@ def test_paper_time_schedule_reproduces_paper_forward():
     """With ``paper_time_schedule`` the logits equal the paper code's forward, mismatched schedule included."""
     torch.manual_seed(0)
     cond_schedule = paper_cond(0.001, 0.1, 200, V)
-    model = HierarchicalUNet(V, V, 16, 2, 8, cond_schedule=cond_schedule, paper_time_schedule=PAPER_UNET_SCHEDULE)
+    inputs = BackboneInputs(V, V, 16, s=2, cond_schedule=cond_schedule)
+    model = HierarchicalUNet(inputs, width=8, paper_time_schedule=PAPER_UNET_SCHEDULE)
     g = torch.Generator().manual_seed(1)
     x = torch.randint(0, V, (6, 16), generator=g)
     t = torch.tensor([1, 2, 7, 50, 199, 200])
@@ -56,7 +57,7 @@ def test_paper_time_schedule_reproduces_paper_forward():
 def test_default_time_input_is_standardized_posterior_of_own_schedule():
     """By default the input is (p(x_0|x_t) − μ)/σ with ᾱ and the statistics of the process's own schedule."""
     cond_schedule = paper_cond(0.001, 0.1, 200, V)
-    model = HierarchicalUNet(V, V, 8, s=2, width=4, cond_schedule=cond_schedule)
+    model = HierarchicalUNet(BackboneInputs(V, V, 8, s=2, cond_schedule=cond_schedule), width=4)
     a = paper_alphabar(0.001, 0.1, 200)
     mean = (a + (1 - a) / V).mean()
     std = ((a + (1 - a) / V**2).mean() - mean**2) ** 0.5
@@ -70,7 +71,7 @@ def test_default_time_input_is_standardized_posterior_of_own_schedule():
 
 def test_default_standardization_without_schedule():
     """Without a schedule μ = (1 + 1/K)/2: cond = 1 maps the observed channel to +1, cond = 1/K to −1."""
-    model = HierarchicalUNet(V, V, 4, s=2, width=4)
+    model = HierarchicalUNet(BackboneInputs(V, V, 4, s=2), width=4)
     x = torch.zeros(2, 4, dtype=torch.long)
     h = model.time_input(x, torch.tensor([1.0, 1 / V]))
     torch.testing.assert_close(h[:, 0, 0], torch.tensor([1.0, -1.0]))
@@ -83,7 +84,7 @@ def test_weight_scales_and_no_conv_bias():
     """
     torch.manual_seed(0)
     w, s = 64, 2
-    model = HierarchicalUNet(V, V, 8, s=s, width=w)
+    model = HierarchicalUNet(BackboneInputs(V, V, 8, s=s), width=w)
     expected = {"embed": V**-0.5, "readout": 1 / (2 * w)}
     for i in range(model.L):
         expected[f"down.{i}.conv"] = (s * w) ** -0.5
@@ -100,7 +101,7 @@ def test_weight_scales_and_no_conv_bias():
 def test_receptive_field_is_global_and_cond_matters():
     """With s = 2, L = 3, changing token 0 changes the logits at every position; changing cond changes them."""
     torch.manual_seed(0)
-    model = HierarchicalUNet(V, V, 8, s=2, width=16).eval()
+    model = HierarchicalUNet(BackboneInputs(V, V, 8, s=2), width=16).eval()
     x = torch.randint(0, V, (3, 8), generator=torch.Generator().manual_seed(5))
     c = torch.tensor([0.3, 0.6, 0.9])
     y = model(x, c)
@@ -113,7 +114,7 @@ def test_receptive_field_is_global_and_cond_matters():
 def test_flops_match_counted_convolutions():
     """``flops`` equals the convolution FLOPs counted by FlopCounterMode."""
     for s, d in [(2, 16), (3, 27)]:
-        model = HierarchicalUNet(V + 1, V, d, s=s, width=8)
+        model = HierarchicalUNet(BackboneInputs(V + 1, V, d, s=s), width=8)
         with FlopCounterMode(display=False) as counter:
             model(torch.zeros(3, d, dtype=torch.long), torch.ones(3))
         assert model.flops(3) == counter.get_total_flops()
@@ -125,6 +126,7 @@ def test_flops_match_counted_convolutions():
         ({"seq_len": 12}, "power of s"),
         ({"seq_len": 9, "s": 2}, "power of s"),
         ({"s": 1}, r"\bs\b"),
+        ({"s": None}, "branching factor s"),
         ({"width": 0}, "width"),
         ({"input_size": 1}, "input_size"),
         ({"cond_schedule": [0.5]}, "cond_schedule"),
@@ -136,9 +138,10 @@ def test_flops_match_counted_convolutions():
 )
 def test_bad_args(kwargs, match):
     """Invalid sizes and schedules raise ValueError naming the problem."""
-    args = {"input_size": V, "out_size": V, "seq_len": 16, "s": 2, "width": 4, **kwargs}
+    args = {"input_size": V, "vocab_size": V, "seq_len": 16, "s": 2, "width": 4, **kwargs}
+    inputs = {k: args.pop(k) for k in ("input_size", "vocab_size", "seq_len", "s", "cond_schedule") if k in args}
     with pytest.raises(ValueError, match=match):
-        HierarchicalUNet(**args)
+        HierarchicalUNet(BackboneInputs(**inputs), **args)
 
 
 def test_standardization_formula_matches_paper_statistics():

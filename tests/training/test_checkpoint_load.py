@@ -3,11 +3,12 @@
 import textwrap
 
 import lightning as L
+import pytest
 import torch
 
 from rhm_memo.cli import cli_main
 from rhm_memo.diffusion import UniformDiffusion
-from rhm_memo.models import DiffusionTransformer
+from rhm_memo.models import DiffusionTransformer, HierarchicalUNet
 from rhm_memo.module import DiffusionModule
 
 CONFIG = """
@@ -27,8 +28,7 @@ model:
     class_path: rhm_memo.diffusion.UniformDiffusion
     init_args: {{num_steps: 10}}
   net:
-    class_path: rhm_memo.models.DiffusionTransformer
-    init_args: {{width: 16, depth: 1, heads: 2}}
+{net}
   n_trajectories: 2
 data:
   v: 4
@@ -42,6 +42,15 @@ data:
   cache_dir: null
 """
 
+NETS = {
+    "transformer": """
+    class_path: rhm_memo.models.DiffusionTransformer
+    init_args: {width: 16, depth: 1, heads: 2}""",
+    "unet": """
+    class_path: rhm_memo.models.HierarchicalUNet
+    init_args: {width: 16}""",
+}
+
 EMA = """
   callbacks:
     - class_path: lightning.pytorch.callbacks.EMAWeightAveraging
@@ -49,21 +58,31 @@ EMA = """
 """
 
 
-def _fit(tmp_path, callbacks: str = ""):
+def _fit(tmp_path, callbacks: str = "", net: str = "transformer"):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(
-        CONFIG.format(root=tmp_path, callbacks=textwrap.indent(callbacks.strip("\n"), "") if callbacks else "")
+        CONFIG.format(
+            root=tmp_path,
+            callbacks=textwrap.indent(callbacks.strip("\n"), "") if callbacks else "",
+            net=NETS[net].strip("\n"),
+        )
     )
     return cli_main(["fit", "--config", str(cfg)])
 
 
-def test_cli_checkpoint_rebuilds_model_with_weights_only(tmp_path):
-    """DiffusionModule.load_from_checkpoint(path, weights_only=True) rebuilds process + net from the saved config."""
-    cli = _fit(tmp_path)
+@pytest.mark.parametrize("net", list(NETS))
+def test_cli_checkpoint_rebuilds_model_with_weights_only(tmp_path, net):
+    """DiffusionModule.load_from_checkpoint(path, weights_only=True) rebuilds process + net from the saved config.
+
+    The backbone gets the same inputs again (sizes, data's s, the process's cond_schedule).
+    """
+    cli = _fit(tmp_path, net=net)
     (ckpt,) = tmp_path.rglob("*.ckpt")
     loaded = DiffusionModule.load_from_checkpoint(ckpt, weights_only=True)
     assert isinstance(loaded.process, UniformDiffusion) and loaded.process.num_steps == 10
-    assert isinstance(loaded.net, DiffusionTransformer) and loaded.net.width == 16
+    assert isinstance(loaded.net, {"transformer": DiffusionTransformer, "unet": HierarchicalUNet}[net])
+    assert loaded.net.width == 16 and loaded.net.inputs == cli.model.net.inputs
+    assert loaded.hparams.s == 2
     x, cond = torch.randint(0, 4, (3, 8)), torch.rand(3)
     cli.model.eval()
     loaded.eval()
@@ -73,7 +92,7 @@ def test_cli_checkpoint_rebuilds_model_with_weights_only(tmp_path):
 def test_python_built_module_checkpoints_stay_weights_only(tmp_path):
     """Factories passed from Python (here a lambda optimizer) are left out of the hparams: the file loads safely."""
     model = DiffusionModule(
-        4, 4, process=UniformDiffusion, net=lambda i, o, d: DiffusionTransformer(i, o, d, width=16, depth=1, heads=2),
+        4, 4, process=UniformDiffusion, net=lambda inputs: DiffusionTransformer(inputs, width=16, depth=1, heads=2),
         optimizer=lambda p: torch.optim.SGD(p, lr=0.1),
     )  # fmt: skip
     trainer = L.Trainer(max_steps=1, logger=False, enable_progress_bar=False, default_root_dir=tmp_path)

@@ -1,6 +1,8 @@
 """DiffusionModule built in Python: training step, sampling, validation, optimizers, backbones, checkpoints."""
 
+import ast
 from functools import partial
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -8,10 +10,10 @@ import torch
 
 from rhm_memo.data import RHMDataModule
 from rhm_memo.diffusion import MaskedDiffusion, UniformDiffusion
-from rhm_memo.models import DiffusionTransformer, HierarchicalUNet
+from rhm_memo.models import Backbone, BackboneInputs, DiffusionTransformer, HierarchicalUNet
 from rhm_memo.module import DiffusionModule
 
-V, D = 4, 4  # vocabulary and sequence length of the tiny grammar below (s = 2, L = 2)
+V, D, S = 4, 4, 2  # vocabulary, sequence length and branching factor of the tiny grammar below (L = 2)
 PROCESSES = {
     "uniform": partial(UniformDiffusion, num_steps=10),
     "masked": partial(MaskedDiffusion, num_steps=10),
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec")
 def make(process: str = "uniform", net: str = "transformer", seed: int = 0, **kwargs) -> DiffusionModule:
     """A tiny module with a seeded initialization."""
     torch.manual_seed(seed)
-    return DiffusionModule(V, D, process=PROCESSES[process], net=NETS[net], **kwargs)
+    return DiffusionModule(V, D, s=S, process=PROCESSES[process], net=NETS[net], **kwargs)
 
 
 def batch(size: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -52,7 +54,7 @@ def trainer() -> L.Trainer:
 @pytest.fixture(scope="module")
 def datamodule() -> RHMDataModule:
     """Eight training and eight held-out strings of a tiny grammar (v = 4, d = 4), kept in memory."""
-    dm = RHMDataModule(v=V, n=2, m=2, s=2, L=2, train_size=8, test_size=8, batch_size=8, eval_batch_size=8,
+    dm = RHMDataModule(v=V, n=2, m=2, s=S, L=2, train_size=8, test_size=8, batch_size=8, eval_batch_size=8,
                        cache_dir=None)  # fmt: skip
     dm.setup()
     return dm
@@ -199,23 +201,64 @@ def test_test_stage_and_val_windows(datamodule):
 # ---------------------------------------------------------------------- backbones
 @pytest.mark.parametrize("process", list(PROCESSES))
 @pytest.mark.parametrize("factory", [NETS["unet"], HierarchicalUNet], ids=["partial", "class"])
-def test_unet_receives_process_cond_schedule(process, factory):
-    """A HierarchicalUNet without cond_schedule is built with process.cond_schedule() (partial or bare class)."""
-    model = DiffusionModule(V, D, process=PROCESSES[process], net=factory)
-    schedule = model.process.cond_schedule().tolist()
-    expected = HierarchicalUNet(model.process.input_size, V, D, width=16, cond_schedule=schedule)
-    default = HierarchicalUNet(model.process.input_size, V, D, width=16)
+def test_unet_receives_process_cond_schedule_and_s(process, factory):
+    """The U-Net (partial or bare class) is built from the process's input_size and cond_schedule() and the given s."""
+    model = DiffusionModule(V, D, s=S, process=PROCESSES[process], net=factory)
+    schedule = tuple(model.process.cond_schedule().tolist())
+    assert model.net.inputs == BackboneInputs(model.process.input_size, V, D, s=S, cond_schedule=schedule)
+    assert model.net.s == S and model.net.L == 2
+    expected = HierarchicalUNet(BackboneInputs(model.process.input_size, V, D, s=S, cond_schedule=schedule))
+    default = HierarchicalUNet(BackboneInputs(model.process.input_size, V, D, s=S))
     assert model.net.cond_mean == pytest.approx(expected.cond_mean)
     assert model.net.cond_std == pytest.approx(expected.cond_std)
     assert model.net.cond_mean != pytest.approx(default.cond_mean)
 
 
-def test_unet_explicit_cond_schedule_is_respected():
-    """A configured cond_schedule is passed through unchanged, not replaced by the process's."""
-    model = DiffusionModule(V, D, process=PROCESSES["uniform"], net=partial(HierarchicalUNet, width=16,
-                                                                           cond_schedule=[0.3, 0.9]))  # fmt: skip
-    assert model.net.cond_mean == pytest.approx(0.6)
-    assert model.net.cond_mean != pytest.approx(float(model.process.cond_schedule().mean()))
+def test_unet_without_s_is_a_clear_error():
+    """Without s the U-Net cannot choose its kernel: ValueError pointing at DiffusionModule(s=...)."""
+    with pytest.raises(ValueError, match=r"DiffusionModule\(s=\.\.\.\)"):
+        DiffusionModule(V, D, process=PROCESSES["uniform"], net=NETS["unet"])
+
+
+@pytest.mark.filterwarnings(NO_TRAINER_LOG)
+def test_any_backbone_subclass_gets_the_inputs():
+    """A user's Backbone subclass (or any callable of BackboneInputs) is called once with the full inputs."""
+    seen = []
+
+    class Lookup(Backbone):
+        """Logits from a table of (position, token): a minimal backbone."""
+
+        def __init__(self, inputs: BackboneInputs, scale: float = 1.0) -> None:
+            super().__init__(inputs)
+            seen.append(inputs)
+            self.table = torch.nn.Parameter(scale * torch.randn(inputs.seq_len, inputs.input_size, inputs.vocab_size))
+
+        def forward(self, x_t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+            return self.table[torch.arange(x_t.shape[1]), x_t]
+
+        def flops(self, batch: int) -> int:
+            return 0
+
+    model = DiffusionModule(V, D, process=PROCESSES["masked"], net=partial(Lookup, scale=0.1))
+    (inputs,) = seen
+    assert inputs.input_size == V + 1 and inputs.vocab_size == V and inputs.seq_len == D and inputs.s is None
+    assert inputs.cond_schedule == tuple(model.process.cond_schedule().tolist())
+    assert torch.isfinite(model.training_step(batch(), 0))
+
+
+def test_module_source_has_no_factory_introspection():
+    """module.py neither inspects signatures nor takes partial objects apart, nor reads others' private attributes."""
+    import rhm_memo.module
+
+    nodes = list(ast.walk(ast.parse(Path(rhm_memo.module.__file__).read_text())))
+    imported = {alias.name.split(".")[0] for node in nodes if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in nodes if isinstance(node, ast.ImportFrom)}
+    assert not imported & {"inspect", "functools", "jsonargparse"}
+    names = {node.id for node in nodes if isinstance(node, ast.Name)}
+    attributes = [node for node in nodes if isinstance(node, ast.Attribute)]
+    assert not (names | {a.attr for a in attributes}) & {"signature", "partial", "keywords", "args", "func"}
+    private = [a for a in attributes if a.attr.startswith("_") and not a.attr.endswith("__")]
+    assert [ast.unparse(a) for a in private if ast.unparse(a.value) != "self"] == []
 
 
 def test_compile_builds_and_runs(eager_compile):

@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from rhm_memo.cli import WANDB_ID_KEY, cli_main, main
-from rhm_memo.models import HierarchicalUNet
+from rhm_memo.models import BackboneInputs, HierarchicalUNet
 from rhm_memo.module import DiffusionModule
 
 pytestmark = pytest.mark.filterwarnings(
@@ -209,20 +209,93 @@ def _unet_model(process_class: str = "UniformDiffusion", **net_args) -> dict:
 
 @pytest.mark.parametrize("process_class", ["UniformDiffusion", "MaskedDiffusion"])
 def test_cli_unet_gets_process_cond_schedule(tmp_path, process_class):
-    """Through the CLI, a HierarchicalUNet without cond_schedule is standardized with process.cond_schedule()."""
+    """Through the CLI, the U-Net is built from the process's cond_schedule() and input_size and data's v, d, s."""
     cfg = config(tmp_path, model=_unet_model(process_class))
     cli = cli_main(["--config", write(tmp_path, cfg)], run=False)
     process = cli.model.process
-    expected = HierarchicalUNet(process.input_size, 4, 8, width=16, cond_schedule=process.cond_schedule().tolist())
+    inputs = BackboneInputs(process.input_size, 4, 8, s=2, cond_schedule=tuple(process.cond_schedule().tolist()))
+    assert cli.model.net.inputs == inputs
+    expected = HierarchicalUNet(inputs, width=16)
     assert cli.model.net.cond_mean == pytest.approx(expected.cond_mean)
     assert cli.model.net.cond_std == pytest.approx(expected.cond_std)
 
 
-def test_cli_unet_explicit_cond_schedule(tmp_path):
-    """Through the CLI, a configured cond_schedule is used as given."""
-    cfg = config(tmp_path, model=_unet_model(cond_schedule=[0.3, 0.9]))
+def test_cli_unet_gets_data_s(tmp_path):
+    """data.s is linked into the model and the U-Net: with s = 3, L = 2 its kernels are 3 wide, over 2 levels."""
+    cfg = config(tmp_path, model=_unet_model(), data={"s": 3, "L": 2})
     cli = cli_main(["--config", write(tmp_path, cfg)], run=False)
-    assert cli.model.net.cond_mean == pytest.approx(0.6)
+    assert cli.model.hparams.s == 3 and cli.model.seq_len == 9
+    assert cli.model.net.s == 3 and cli.model.net.L == 2 and cli.model.net.down[0].conv.kernel == 3
+
+
+@pytest.mark.parametrize("key", ["s", "cond_schedule", "input_size"])
+def test_cli_backbone_inputs_are_not_config_keys(tmp_path, key, capsys):
+    """What the data and the process supply (s, cond_schedule, sizes) is refused under model.net.init_args."""
+    cfg = config(tmp_path, model=_unet_model(**{key: [0.3, 0.9] if key == "cond_schedule" else 2}))
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["--config", write(tmp_path, cfg)], run=False)
+    assert exc.value.code not in (0, None)
+    assert key in capsys.readouterr().err
+
+
+def test_cli_linked_s_on_command_line_is_an_error(tmp_path, capsys):
+    """--model.s is refused: s comes from data.s."""
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["--config", write(tmp_path, config(tmp_path)), "--model.s", "3"], run=False)
+    assert exc.value.code not in (0, None)
+    assert "model.s" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- backbone choices in --help
+def test_help_lists_only_our_backbones(tmp_path, capsys):
+    """`fit --help` offers exactly the Backbone subclasses as model.net choices (no foreign nn.Module)."""
+    with pytest.raises(SystemExit):
+        cli_main(["fit", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    known = out.rsplit("--model.net NET", 1)[1].split("known subclasses:", 1)[1].split(")", 1)[0]
+    assert [c.strip() for c in known.split(",")] == [
+        "rhm_memo.models.DiffusionTransformer",
+        "rhm_memo.models.HierarchicalUNet",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "own"),
+    [("DiffusionTransformer", ["width", "depth", "heads", "mlp_ratio", "dropout"]),
+     ("HierarchicalUNet", ["width", "paper_time_schedule"])],
+)  # fmt: skip
+def test_net_help_lists_hyperparameters_only(tmp_path, capsys, name, own):
+    """`--model.net.help NAME` lists the backbone's own arguments, none of the supplied inputs."""
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["fit", "--config", write(tmp_path, config(tmp_path)), "--model.net.help", name])
+    assert exc.value.code in (0, None)
+    out = capsys.readouterr().out
+    options = {line.split()[0] for line in out.splitlines() if line.strip().startswith("--model.net.")}
+    assert options == {f"--model.net.{arg}" for arg in own}  # no inputs, s, cond_schedule or sizes
+
+
+@pytest.mark.parametrize("class_path", ["torch.nn.Linear", "rhm_memo.diffusion.UniformDiffusion"])
+def test_foreign_class_path_is_rejected(tmp_path, capsys, class_path):
+    """A model.net class_path that is not a Backbone subclass fails at parse time, naming Backbone."""
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["--config", write(tmp_path, config(tmp_path)), "--model.net", class_path], run=False)
+    assert exc.value.code not in (0, None)
+    assert f"Expected '{class_path}' to be a subclass of" in capsys.readouterr().err
+
+
+def test_net_by_short_name_and_print_config(tmp_path, capsys):
+    """`--model.net HierarchicalUNet` resolves the short name; --print_config shows its init_args, no inputs."""
+    args = ["fit", "--config", write(tmp_path, config(tmp_path)), "--model.net", "HierarchicalUNet",
+            "--model.net.width", "8", "--print_config"]  # fmt: skip
+    with pytest.raises(SystemExit) as exc:
+        cli_main(args)
+    assert exc.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["net"] == {
+        "class_path": "rhm_memo.models.HierarchicalUNet",
+        "init_args": {"width": 8, "paper_time_schedule": None},
+    }
+    assert "s" not in printed["model"]
 
 
 # ---------------------------------------------------------------------- W&B (offline)
