@@ -70,18 +70,8 @@ class MemorizationMonitor(SamplingMonitor):
         out_dir: str | None = None,
         wandb_tables: bool = True,
     ) -> None:
-        super().__init__(
-            num_samples,
-            sample_steps,
-            batch_size,
-            per_octave,
-            every_n_steps,
-            at_end,
-            use_ema,
-            seed,
-            out_dir,
-            start_step,
-        )
+        super().__init__(num_samples, sample_steps, batch_size, per_octave, every_n_steps, at_end, use_ema, seed,
+                         out_dir, start_step)  # fmt: skip
         self.near_copies = near_copies
         self.near_copy_k = list(near_copy_k) if near_copy_k is not None else [1, 2]
         self.bins = bins

@@ -54,18 +54,8 @@ class SubstringMonitor(SamplingMonitor):
         top_fraction: float = 0.1,
         out_dir: str | None = None,
     ) -> None:
-        super().__init__(
-            num_samples,
-            sample_steps,
-            batch_size,
-            per_octave,
-            every_n_steps,
-            at_end,
-            use_ema,
-            seed,
-            out_dir,
-            start_step,
-        )
+        super().__init__(num_samples, sample_steps, batch_size, per_octave, every_n_steps, at_end, use_ema, seed,
+                         out_dir, start_step)  # fmt: skip
         self.top_blocks = top_blocks
         self.max_true_blocks = max_true_blocks
         self.top_fraction = top_fraction

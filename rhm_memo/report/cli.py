@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from rhm_memo.report.figures import FIGURES
 from rhm_memo.report.groups import REPLICATE_KEYS, group_runs
+from rhm_memo.report.page import main as page_main
 from rhm_memo.report.records import load_runs
 from rhm_memo.report.stats import EXACT_PERMUTATION_MAX, comparison_table, null_table
 from rhm_memo.report.tables import group_table, memorization_table, slop_table, summary_table
@@ -71,8 +73,16 @@ def _write(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> Path:
-    """``rhm-memo report RUN_DIR [RUN_DIR ...] --out DIR``: write the report and print where it is."""
+def main(argv: Sequence[str] | None = None) -> Path | None:
+    """``rhm-memo report RUN_DIR [RUN_DIR ...] --out DIR``: write the report and print where it is;
+    ``rhm-memo report --page PAGE.md [--check]``: regenerate the tables of a page (:mod:`rhm_memo.report.page`)."""
+    argv = list(argv if argv is not None else sys.argv[1:])
+    if "--page" in argv:
+        try:
+            page_main(argv)
+        except (ValueError, ImportError, OSError) as err:
+            raise SystemExit(f"rhm-memo report: {err}") from err
+        return None
     parser = argparse.ArgumentParser(
         prog="rhm-memo report", description="Summary table and figures of runs, from their local records."
     )

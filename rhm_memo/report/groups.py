@@ -12,6 +12,9 @@ import numpy as np
 
 from rhm_memo.report.records import TAUS, Run, heights_of, num, onsets, optional, series
 
+#: The relative onset: the copy fraction reaching this many times the grammar sampler's copy fraction M.
+CHANCE_MULTIPLE = 10
+
 #: Config keys that may differ between replicates of one setting: the seeds, and where and how the run is logged.
 REPLICATE_KEYS = ("seed_everything", "data.seed_data", "data.cache_dir", "trainer.logger", "trainer.default_root_dir",
                   "ckpt_path")  # fmt: skip
@@ -78,13 +81,17 @@ def run_statistics(run: Run, taus: Sequence[float] = TAUS) -> dict[str, float | 
 
     ``auc_ever`` ranks training strings by log-prob, ``auc_commonness`` by substring commonness (both at the
     last evaluation); ``auc_ever@τ`` is ``auc_ever`` at the first evaluation whose copy fraction reaches
-    ``taus[0]`` (which training strings are memorized first); ``slop peak h`` is the largest slop index over
+    ``taus[0]`` (which training strings are memorized first); ``onset 10·M`` is the step at which the copy
+    fraction reaches ``CHANCE_MULTIPLE`` times what a perfect generalizer copies (M, from the records' null
+    model): the onset relative to chance; ``slop peak h`` is the largest slop index over
     the evaluations. Next to each, where the records hold the null model (docs/concepts/null.md): ``M`` (the
     grammar sampler's copy fraction), ``excess copy fraction``, each AUC's ``null`` mean and ``− null``, the
     observed AUC minus the null mean of the same evaluation.
     """
     last = run.memorization[-1] if run.memorization else {}
     stats: dict[str, float | None] = {f"onset τ={t:g}": o for t, o in zip(taus, onsets(run, taus))}
+    mass = _null(last, "mass")
+    stats[f"onset {CHANCE_MULTIPLE}·M"] = onsets(run, [CHANCE_MULTIPLE * mass])[0] if mass else None
     stats["copy fraction"] = optional(last.get("copy_fraction"))
     stats["M"] = _null(last, "mass")
     stats["excess copy fraction"] = _null(last, "excess_copy_fraction")

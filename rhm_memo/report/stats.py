@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rhm_memo.report.groups import Group, run_statistics
+from rhm_memo.report.groups import CHANCE_MULTIPLE, Group, run_statistics
 from rhm_memo.report.records import TAUS
 from rhm_memo.report.tables import fmt
 
@@ -129,7 +129,8 @@ def null_table(groups: Sequence[Group]) -> str:
 
 
 #: The statistics compared between settings.
-COMPARED = (*(f"onset τ={t:g}" for t in TAUS), "auc_ever", "auc_ever − null", "auc_commonness − null")
+COMPARED = (*(f"onset τ={t:g}" for t in TAUS), f"onset {CHANCE_MULTIPLE}·M", "auc_ever", "auc_ever − null",
+            "auc_commonness − null")  # fmt: skip
 
 
 def comparison_table(groups: Sequence[Group], keys: Sequence[str] = COMPARED) -> str:
@@ -150,3 +151,43 @@ def comparison_table(groups: Sequence[Group], keys: Sequence[str] = COMPARED) ->
             cells += [_fmt_p(welch_p(x, y)), _fmt_p(permutation_p(x, y))]
             rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def verdict(values: Sequence[float], reference: float, alpha: float = 0.05) -> str:
+    """Words for a claim that the mean of ``values`` exceeds ``reference``, from the two-sided one-sample t-test:
+    "reproduced" (p < alpha, above), "opposite" (p < alpha, below), "consistent but not significant" (above,
+    p ≥ alpha), "not reproduced" (at or below, p ≥ alpha); each with p and n."""
+    n = len(values)
+    p = one_sample_p(values, reference)
+    if math.isnan(p):
+        return f"undecided (n = {n})"
+    above = float(np.mean(values)) > reference
+    if p < alpha:
+        word = "reproduced" if above else "opposite"
+    else:
+        word = "consistent but not significant" if above else "not reproduced"
+    return f"{word} (p = {_fmt_p(p)}, n = {n})"
+
+
+#: The claim-1 statistics of the verdict table: (statistic, reference, what a value above it means).
+CLAIM1_ROWS = (
+    (f"auc_ever@τ={TAUS[0]:g} − null", 0.0, "prototypes memorized beyond a perfect generalizer (pre-registered)"),
+    (f"auc_ever@τ={TAUS[0]:g}", 0.5, "prototypes memorized first (no null)"),
+    ("auc_ever − null", 0.0, "the same at the last evaluation"),
+    ("auc_commonness − null", 0.0, "strings built from common substrings memorized beyond the null"),
+)
+
+
+def verdict_table(groups: Sequence[Group], rows: Sequence[tuple[str, float, str]] = CLAIM1_ROWS) -> str:
+    """Per setting and statistic: n, mean ± sd [95% CI], the reference, and the verdict of :func:`verdict`."""
+    header = ["setting", "statistic", "above the reference means", "mean ± sd [95% CI]", "reference", "verdict"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for group in groups:
+        for key, reference, meaning in rows:
+            values = _values(group, key)
+            if not values:
+                continue
+            cells = [group.label.replace("|", "\\|"), key, meaning, _fmt_summary(describe(values)), f"{reference:g}"]
+            cells.append(verdict(values, reference))
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -25,10 +25,11 @@ def fmt_step(x: float | None) -> str:
 
 
 def summary_table(runs: Sequence[Run], taus: Sequence[float] = TAUS) -> str:
-    """A markdown table: onset steps, final copy fraction, final ``auc_ever``, final slop index per height."""
+    """A markdown table: onset steps, and at the last evaluation the copy fraction next to M (the null model's),
+    the fully valid fraction, ``auc_ever`` next to its null mean, and the slop index per height."""
     heights = heights_of([r.substrings[-1].get("heights", {}) for r in runs if r.substrings])
     header = ["run", "evaluations", "last step", "B", *(f"onset τ={t:g}" for t in taus)]
-    header += ["copy fraction", "auc_ever", *(f"slop h={h}" for h in heights)]
+    header += ["copy fraction", "M", "fully valid", "auc_ever", "auc_ever null", *(f"slop h={h}" for h in heights)]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs:
         last = run.memorization[-1] if run.memorization else {}
@@ -36,7 +37,11 @@ def summary_table(runs: Sequence[Run], taus: Sequence[float] = TAUS) -> str:
         cells = [run.name.replace("|", "\\|"), str(len(run.memorization))]
         cells += [str(last.get("step", "—")), str(last.get("num_samples", "—"))]
         cells += [fmt_step(t) if run.memorization else "—" for t in onsets(run, taus)]
-        cells += [fmt(last.get("copy_fraction")), fmt(last.get("auc_ever"))]
+        validity = last.get("validity") or {}
+        top = validity.get(max(validity, key=int)) if validity else {}
+        null = last.get("null") or {}
+        cells += [fmt(last.get("copy_fraction")), fmt(null.get("mass"), 4), fmt(top.get("strings"))]
+        cells += [fmt(last.get("auc_ever")), fmt((null.get("auc_ever") or {}).get("mean"))]
         cells += [fmt(slop.get(h, {}).get("slop_index")) for h in heights]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)

@@ -1,0 +1,103 @@
+"""Generated tables inside a markdown page, so that every number on it comes from committed run records.
+
+A block of the page
+
+    <!-- generated: TABLE GLOB [GLOB ...] -->
+    ...
+    <!-- end generated -->
+
+is replaced by ``TABLE`` (one of :data:`TABLES`) of the runs whose directories match the globs (relative to the
+page's repository root, the working directory). ``rhm-memo report --page docs/reproduction.md`` rewrites the
+blocks; ``--check`` only says whether the page is current (a test runs it, so a hand-edited number fails CI).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rhm_memo.report.groups import Group, group_runs
+from rhm_memo.report.records import Run, load_runs
+from rhm_memo.report.stats import comparison_table, null_table, verdict_table
+from rhm_memo.report.tables import group_table, memorization_table, slop_table, summary_table
+
+
+def _per_group(table: Callable[[Group], str]) -> Callable[[list[Run]], str]:
+    def render(runs: list[Run]) -> str:
+        return "\n\n".join(f"**{g.label}**\n\n{table(g)}" for g in group_runs(runs))
+
+    return render
+
+
+def compute_table(runs: list[Run]) -> str:
+    """Wall time of the runs that ``rhm-memo grid`` finished (their ``done`` markers): n, total and per run."""
+    seconds = []
+    for run in runs:
+        marker = run.path / "done"
+        if marker.is_file():
+            seconds.append(float(json.loads(marker.read_text().splitlines()[0])["seconds"]))
+    if not seconds:
+        return "*No run finished by `rhm-memo grid` yet.*"
+    total = sum(seconds)
+    return (
+        "| runs | total run-minutes | minutes per run (min–max) |\n|---|---|---|\n"
+        f"| {len(seconds)} | {total / 60:.0f} | {total / 60 / len(seconds):.1f} "
+        f"({min(seconds) / 60:.1f}–{max(seconds) / 60:.1f}) |"
+    )
+
+
+#: The tables a page can ask for, each from the list of runs its globs match.
+TABLES: dict[str, Callable[[list[Run]], str]] = {
+    "null": lambda runs: null_table(group_runs(runs)),
+    "verdicts": lambda runs: verdict_table(group_runs(runs)),
+    "comparison": lambda runs: comparison_table(group_runs(runs)),
+    "seeds": lambda runs: group_table(group_runs(runs)),
+    "memorization": _per_group(memorization_table),
+    "slop": _per_group(slop_table),
+    "runs": summary_table,
+    "compute": compute_table,
+}
+
+BLOCK = re.compile(r"(<!-- generated: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+
+
+def render_block(spec: str) -> str:
+    """The markdown of one block: ``spec`` is ``TABLE GLOB [GLOB ...]``."""
+    name, *patterns = spec.split()
+    if name not in TABLES or not patterns:
+        raise ValueError(f"a generated block needs 'TABLE GLOB...' with TABLE in {sorted(TABLES)}, got {spec!r}")
+    dirs = sorted({d for p in patterns for d in glob.glob(p) if (Path(d) / "metrics.jsonl").is_file()})
+    if not dirs:
+        return f"*No finished runs match {' '.join(patterns)} yet.*"
+    return TABLES[name](load_runs(dirs))
+
+
+def render_page(text: str) -> str:
+    """``text`` with every generated block rendered afresh."""
+    return BLOCK.sub(lambda m: f"{m.group(1)}{render_block(m.group('spec'))}\n{m.group(4)}", text)
+
+
+def update_page(path: str | Path, check: bool = False) -> bool:
+    """Render the generated blocks of the page at ``path``; rewrite it (or with ``check``, only compare).
+    Returns whether the page was already current."""
+    path = Path(path)
+    text = path.read_text()
+    new = render_page(text)
+    if not check and new != text:
+        path.write_text(new)
+    return new == text
+
+
+def main(argv: Sequence[str]) -> None:
+    """``rhm-memo report --page PAGE.md [--check]``."""
+    check = "--check" in argv
+    pages = [a for a in argv if a not in ("--page", "--check")]
+    if not pages:
+        raise SystemExit("rhm-memo report --page: give the markdown page to update (e.g. docs/reproduction.md)")
+    stale = [p for p in pages if not update_page(p, check)]
+    if check and stale:
+        raise SystemExit(f"rhm-memo report --page: {', '.join(stale)} differ from the records (run without --check)")
+    print(("checked " if check else "updated ") + ", ".join(pages))

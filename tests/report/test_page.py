@@ -1,0 +1,43 @@
+"""rhm_memo.report.page: generated tables inside markdown pages, and the reproduction page is current."""
+
+from pathlib import Path
+
+import pytest
+from test_report import make_run
+
+from rhm_memo.report import load_runs, summary_table
+from rhm_memo.report.page import main, render_block, render_page, update_page
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_blocks_are_replaced_by_the_tables_of_their_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for seed in (1, 2):
+        make_run(tmp_path / "runs" / f"a-s{seed}", seed=seed, truncated=False)
+    page = tmp_path / "page.md"
+    page.write_text("# Page\n\n<!-- generated: runs runs/a-s* -->\nstale\n<!-- end generated -->\n\ntext after\n")
+    assert not update_page(page, check=True)  # stale
+    assert page.read_text().count("stale") == 1  # --check writes nothing
+    assert not update_page(page)
+    text = page.read_text()
+    expected = summary_table(load_runs(sorted(str(p) for p in (tmp_path / "runs").glob("a-s*"))))
+    assert f"<!-- generated: runs runs/a-s* -->\n{expected}\n<!-- end generated -->" in text
+    assert text.endswith("text after\n") and update_page(page, check=True)
+
+
+def test_a_block_without_runs_says_so_and_a_bad_block_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert render_block("null nothing/here*") == "*No finished runs match nothing/here* yet.*"
+    with pytest.raises(ValueError, match="TABLE in"):
+        render_page("<!-- generated: nosuchtable x -->\n<!-- end generated -->")
+    with pytest.raises(SystemExit, match="differ from the records"):
+        page = tmp_path / "p.md"
+        page.write_text("<!-- generated: runs nothing* -->\nold\n<!-- end generated -->\n")
+        main(["--page", str(page), "--check"])
+
+
+def test_the_reproduction_page_matches_the_committed_records(monkeypatch):
+    """Every generated table of docs/reproduction.md equals what the committed records give (no hand edits)."""
+    monkeypatch.chdir(ROOT)
+    assert update_page("docs/reproduction.md", check=True), "run: rhm-memo report --page docs/reproduction.md"
