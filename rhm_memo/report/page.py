@@ -6,8 +6,9 @@ A block of the page
     ...
     <!-- end generated -->
 
-is replaced by ``TABLE`` (one of :data:`TABLES`) of the runs whose directories match the globs (relative to the
-page's repository root, the working directory). ``rhm-memo report --page docs/reproduction.md`` rewrites the
+is replaced by ``TABLE`` (one of :data:`TABLES`) of the finished runs whose directories match the globs (relative
+to the page's repository root, the working directory); a grid run still in progress (``grid.log``, no ``done``
+marker) is left out. ``rhm-memo report --page docs/reproduction.md`` rewrites the
 blocks; ``--check`` only says whether the page is current (a test runs it, so a hand-edited number fails CI).
 """
 
@@ -64,12 +65,18 @@ TABLES: dict[str, Callable[[list[Run]], str]] = {
 BLOCK = re.compile(r"(<!-- generated: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 
 
+def _finished(run_dir: Path) -> bool:
+    """A run directory with records that is not a grid run still in progress (``grid.log`` but no ``done``)."""
+    has_records = (run_dir / "metrics.jsonl").is_file()
+    return has_records and ((run_dir / "done").is_file() or not (run_dir / "grid.log").is_file())
+
+
 def render_block(spec: str) -> str:
     """The markdown of one block: ``spec`` is ``TABLE GLOB [GLOB ...]``."""
     name, *patterns = spec.split()
     if name not in TABLES or not patterns:
         raise ValueError(f"a generated block needs 'TABLE GLOB...' with TABLE in {sorted(TABLES)}, got {spec!r}")
-    dirs = sorted({d for p in patterns for d in glob.glob(p) if (Path(d) / "metrics.jsonl").is_file()})
+    dirs = sorted({d for p in patterns for d in glob.glob(p) if _finished(Path(d))})
     if not dirs:
         return f"*No finished runs match {' '.join(patterns)} yet.*"
     return TABLES[name](load_runs(dirs))

@@ -41,3 +41,13 @@ def test_the_reproduction_page_matches_the_committed_records(monkeypatch):
     """Every generated table of docs/reproduction.md equals what the committed records give (no hand edits)."""
     monkeypatch.chdir(ROOT)
     assert update_page("docs/reproduction.md", check=True), "run: rhm-memo report --page docs/reproduction.md"
+
+
+def test_grid_runs_in_progress_are_left_out(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    done, running = make_run(tmp_path / "g-s1", truncated=False), make_run(tmp_path / "g-s2", truncated=False)
+    for run in (done, running):
+        (run / "grid.log").write_text("...")
+    (done / "done").write_text('{"seconds": 90.0}\n')
+    assert "g-s1" in render_block("runs g-s*") and "g-s2" not in render_block("runs g-s*")
+    assert "| 1 | 2 | 1.5 (1.5–1.5) |" in render_block("compute g-s*")
