@@ -1,4 +1,4 @@
-"""Run by tests/test_data_ddp.py in a subprocess: fit one epoch on CPU with N gloo processes, record the data.
+"""Run by tests/ddp/test_ddp_data.py in a subprocess: fit one epoch on CPU with N gloo processes, record the data.
 
 Usage: python data_ddp.py DEVICES OUT_DIR (the data cache goes to OUT_DIR/cache). Each rank writes
 OUT_DIR/rank{r}.json with a digest of its training and held-out strings and the string indices of every

@@ -1,4 +1,4 @@
-"""Run by tests/callbacks/test_monitor_ddp.py in a subprocess: the monitors in a tiny fit on N gloo CPU processes.
+"""Run by tests/ddp/test_ddp_monitors.py in a subprocess: the monitors in a tiny fit on N gloo CPU processes.
 
 Usage: python monitor_ddp.py DEVICES OUT_DIR. One 3-step fit (evaluations at steps 1, 2 and at the end, 3) with two
 pairs of monitors:

@@ -1,4 +1,4 @@
-"""Run by tests/training/test_ddp.py in a subprocess: a tiny DiffusionModule fit on CPU with N gloo processes.
+"""Run by tests/ddp/test_ddp_train.py in a subprocess: a tiny DiffusionModule fit on CPU with N gloo processes.
 
 Usage: python train_ddp.py DEVICES OUT_DIR. The training noise of every string is seeded by its index and the
 step, so the loss of a global batch does not depend on how it is split over ranks. Each rank writes

@@ -58,12 +58,13 @@ def test_level_rule_probs_default_uniform():
 
 def test_level_rule_probs_zipf_at_chosen_levels():
     """Zipf levels (counted from the top) get the Zipf law in every row; the other levels stay uniform."""
-    out = level_rule_probs([2, 3, 3, 3], 3, zipf_exponent=1.3, zipf_levels=(1, 3))
-    z = zipf_probs(3, 1.3)
-    torch.testing.assert_close(out[0], z.expand(2, 3))
-    torch.testing.assert_close(out[1], torch.full((3, 3), 1 / 3, dtype=torch.float64))
-    torch.testing.assert_close(out[2], z.expand(3, 3))
-    torch.testing.assert_close(out[3], torch.full((3, 3), 1 / 3, dtype=torch.float64))
+    out = level_rule_probs([2, 3, 3, 3], 3, zipf_exponent=1.0, zipf_levels=(1, 3))
+    zipf = torch.tensor([6 / 11, 3 / 11, 2 / 11], dtype=torch.float64)  # 1, 1/2, 1/3 over 11/6
+    uniform = torch.full((3, 3), 1 / 3, dtype=torch.float64)
+    torch.testing.assert_close(out[0], zipf.expand(2, 3), rtol=1e-14, atol=0)
+    torch.testing.assert_close(out[1], uniform, rtol=1e-14, atol=0)
+    torch.testing.assert_close(out[2], zipf.expand(3, 3), rtol=1e-14, atol=0)
+    torch.testing.assert_close(out[3], uniform, rtol=1e-14, atol=0)
 
 
 def test_level_rule_probs_zipf_exponent_zero_is_uniform():
@@ -81,7 +82,7 @@ def test_level_rule_probs_explicit_arrays():
     )
     torch.testing.assert_close(out[0], torch.tensor([[0.2, 0.3, 0.5]] * 2, dtype=torch.float64))
     torch.testing.assert_close(out[1], torch.tensor(per_symbol, dtype=torch.float64))
-    torch.testing.assert_close(out[2], zipf_probs(3, 2.0).expand(3, 3))
+    torch.testing.assert_close(out[2], torch.tensor([[36 / 49, 9 / 49, 4 / 49]] * 3, dtype=torch.float64))
     assert all(p.is_contiguous() for p in out)
 
 
@@ -129,11 +130,31 @@ def test_root_prior_probs():
             root_prior_probs(3, bad)
 
 
-def test_grammar_uses_level_rule_probs():
-    """Grammar.rule_probs / root_prior are level_rule_probs / root_prior_probs of its sizes and arguments."""
-    kwargs = {"zipf_exponent": 0.5, "zipf_levels": (1, 3), "rule_probs": {2: [0.7, 0.3]}}
-    g = Grammar(3, 2, 2, 2, 3, seed=1, root_prior=[0.6, 0.4], **kwargs)
-    expected = level_rule_probs([2, 3, 3], 2, **kwargs)
-    for a, b in zip(g.rule_probs, expected, strict=True):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    torch.testing.assert_close(g.root_prior, root_prior_probs(2, [0.6, 0.4]), rtol=0, atol=0)
+def test_grammar_rule_probs_and_root_prior_written_out():
+    """Grammar.rule_probs / root_prior hold the Zipf law, the explicit array and the uniform law where configured."""
+    g = Grammar(3, 2, 2, 2, 3, seed=1, root_prior=[0.6, 0.4], zipf_exponent=0.5, zipf_levels=(1, 3),
+                rule_probs={2: [0.7, 0.3]})  # fmt: skip
+    zipf = [1 / (1 + 2**-0.5), 2**-0.5 / (1 + 2**-0.5)]  # m = 2, a = 0.5
+    expected = [[zipf] * 2, [[0.7, 0.3]] * 3, [zipf] * 3]  # levels 1..3: 2 root symbols, then v = 3 symbols
+    assert len(g.rule_probs) == 3
+    for got, want in zip(g.rule_probs, expected, strict=True):
+        torch.testing.assert_close(got, torch.tensor(want, dtype=torch.float64), rtol=1e-14, atol=0)
+    torch.testing.assert_close(g.root_prior, torch.tensor([0.6, 0.4], dtype=torch.float64), rtol=1e-14, atol=0)
+    plain = Grammar(3, 2, 2, 2, 3, seed=1)
+    assert all(bool((p == 0.5).all()) for p in plain.rule_probs) and plain.root_prior.tolist() == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("zipf_levels", [(1,), (2,), (3,), (1, 3)])
+def test_sampled_rule_frequencies_follow_the_law_only_at_zipf_levels(zipf_levels):
+    """In sampled derivations the rule of rank k is chosen with frequency k^-2 / (1 + 1/4 + 1/9) at the Zipf levels
+    and 1/3 at the others (pooled over the nodes of a level: every symbol has the same law), within 5 binomial sd."""
+    num, L = 20_000, 3
+    g = Grammar(4, 2, 3, 2, L, seed=5, zipf_exponent=2.0, zipf_levels=zipf_levels)
+    zipf = [36 / 49, 9 / 49, 4 / 49]
+    der = g.sample_derivations(num, 11)
+    for level in range(1, L + 1):
+        rules = der.parse.rules[L - level].flatten()  # nodes of height L - level + 1 have their rule chosen at level
+        assert rules.numel() == num * 2 ** (level - 1)
+        freq = torch.bincount(rules, minlength=3).double() / rules.numel()
+        for k, p in enumerate(zipf if level in zipf_levels else [1 / 3] * 3):
+            assert abs(freq[k].item() - p) <= 5 * math.sqrt(p * (1 - p) / rules.numel()), (level, k, freq.tolist())

@@ -1,15 +1,13 @@
 """A tiny training under DDP: 2 CPU processes (gloo) launched in a subprocess, compared with 1 process."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from ddp_launch import run_on_one_and_two
 
-SCRIPT = Path(__file__).parents[1] / "ddp" / "train_ddp.py"
-sys.path.insert(0, str(SCRIPT.parent))
-from ddp_launch import run_on_one_and_two  # noqa: E402
+SCRIPT = Path(__file__).parent / "train_ddp.py"
 
 
 def _collect(out: Path, devices: int) -> list[tuple[dict, dict]]:

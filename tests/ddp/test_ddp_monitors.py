@@ -1,17 +1,15 @@
 """The monitors under DDP: 2 CPU processes (gloo) launched in a subprocess, compared with 1 process."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from ddp_launch import run_on_one_and_two
+from monitor_ddp import FAKE_STEPS, NUM_FAKE, NUM_REAL
 from monitor_helpers import expected_memorization, expected_substrings, read_records, tiny_data, without
 
-SCRIPT = Path(__file__).parents[1] / "ddp" / "monitor_ddp.py"
-sys.path.insert(0, str(SCRIPT.parent))
-from ddp_launch import run_on_one_and_two  # noqa: E402
-from monitor_ddp import FAKE_STEPS, NUM_FAKE, NUM_REAL  # noqa: E402
+SCRIPT = Path(__file__).parent / "monitor_ddp.py"
 
 STEPS = [1, 2, 3]  # 1 and 2 on the schedule, 3 at the end of training
 TIMINGS = ("seconds_sampling", "seconds_metrics")

@@ -1,14 +1,12 @@
 """The data module under DDP: 2 CPU processes (gloo) launched in a subprocess, compared with 1 process."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from ddp_launch import run_on_one_and_two
 
-SCRIPT = Path(__file__).parent / "ddp" / "data_ddp.py"
-sys.path.insert(0, str(SCRIPT.parent))
-from ddp_launch import run_on_one_and_two  # noqa: E402
+SCRIPT = Path(__file__).parent / "data_ddp.py"
 
 
 def _ranks(out: Path, devices: int) -> list[dict]:
