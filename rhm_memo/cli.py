@@ -93,13 +93,20 @@ class RHMCLI(LightningCLI):
         parser.link_arguments("data.s", "model.s", apply_on="parse")
 
     def before_instantiate_classes(self) -> None:
-        """When resuming from a checkpoint, make the W&B logger continue the checkpoint's run."""
+        """When resuming from a checkpoint file, make the W&B logger continue the checkpoint's run.
+
+        Lightning's special values (``last``, ``best``, ``hpc``, ``registry:…``) and paths that are not files go
+        to Lightning untouched (it resolves them or reports the error); the W&B id is read with ``mmap``, so
+        the checkpoint's tensors are not loaded into memory.
+        """
         config = self.config.get(self.subcommand) if self.subcommand else self.config
         ckpt_path = config.get("ckpt_path") if config is not None else None
         logger = config.get("trainer", {}).get("logger") if config is not None else None
         if not ckpt_path or not logger or "WandbLogger" not in str(getattr(logger, "class_path", "")):
             return
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if not Path(str(ckpt_path)).is_file():
+            return
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
         run_id = checkpoint.get(WANDB_ID_KEY)
         if run_id is not None:
             logger.init_args["id"] = run_id

@@ -344,3 +344,16 @@ def test_data_command_through_main(tmp_path, capsys):
     assert summary["train_size"] == summary["train_distinct"] == 10
     assert summary["seq_len"] == 8 and summary["test_size"] == 8
     assert list((tmp_path / "cache").glob("rhm-*.pt"))
+
+
+def test_ckpt_path_special_values_reach_lightning_with_the_wandb_logger(tmp_path, count_steps):
+    """--ckpt_path last/best with the W&B logger is resolved by Lightning, not opened as a file: "last" without a
+    last checkpoint trains from scratch, "best" gets Lightning's own message."""
+    cfg = config(tmp_path, trainer={"max_steps": 2})
+    del cfg["trainer"]["logger"]  # the default: offline W&B under save_dir
+    cfg["trainer"]["logger"] = {"class_path": "lightning.pytorch.loggers.WandbLogger",
+                                "init_args": {"save_dir": str(tmp_path / "runs"), "offline": True}}  # fmt: skip
+    cli = cli_main(["fit", "--config", write(tmp_path, cfg), "--ckpt_path", "last"])
+    assert cli.trainer.global_step == 2 and len(count_steps) == 2  # no checkpoint to resume: from scratch
+    with pytest.raises(ValueError, match="ModelCheckpoint"):
+        cli_main(["fit", "--config", write(tmp_path, cfg), "--ckpt_path", "best"])
