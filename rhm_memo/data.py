@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from rhm_memo.checks import check_int
+from rhm_memo.files import atomic_write
 from rhm_memo.rhm import Grammar
 
 #: Bump when the generation algorithm or the cache layout changes: old cache files are then regenerated.
@@ -200,14 +199,7 @@ class RHMDataModule(L.LightningDataModule):
             "test": test.to(dtype),
             "checksum": _checksum(train, test),
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
     def _load(self, path: Path) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The cached (train, test) strings, or None (with a warning) if the file is missing or invalid."""

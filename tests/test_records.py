@@ -53,3 +53,20 @@ def test_writer_and_reader_share_the_schema_and_layout(tmp_path):
     run = report_records.load_run(run_dir)
     assert [r["copy_fraction"] for r in run.memorization] == [0.25]
     assert run.arrays["first_step"].tolist() == [4, -1]
+
+
+def test_rewritten_files_get_the_users_umask(tmp_path):
+    """The atomic rewrite of memorization.npz gives the mode a plain open() would (not mkstemp's 0o600)."""
+    import os
+
+    from rhm_memo.callbacks.records import RunRecords
+
+    old = os.umask(0o022)
+    try:
+        path = RunRecords(tmp_path).save_arrays("memorization", a=[1, 2])
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o644
+    assert not list(tmp_path.glob("*.tmp*"))

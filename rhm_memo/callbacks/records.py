@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from lightning.pytorch.loggers import WandbLogger
 
+from rhm_memo.files import atomic_write
 from rhm_memo.runs import METRICS_FILE, SCHEMA, run_dir
 
 
@@ -70,13 +70,7 @@ class RunRecords:
 
     def save_arrays(self, name: str, **arrays: Any) -> Path:
         """Write ``name.npz`` atomically (temporary file + rename)."""
-        path = self.dir / f"{name}.npz"
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=name, suffix=".tmp.npz")
-        os.close(fd)
-        try:
-            np.savez(tmp, schema=np.int64(SCHEMA), **{k: np.asarray(v) for k, v in arrays.items()})
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return path
+        payload = {k: np.asarray(v) for k, v in arrays.items()}
+        return atomic_write(
+            self.dir / f"{name}.npz", lambda tmp: np.savez(tmp, schema=np.int64(SCHEMA), **payload), ".tmp.npz"
+        )
