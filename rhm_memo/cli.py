@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentError
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 
@@ -45,7 +46,16 @@ COMMANDS = {
     "grid": "run the grid of W&B sweep files locally, one fit per point (docs/sweeps.md)",
 }
 #: Top-level keys of a ``fit`` config that ``rhm-memo data`` accepts and ignores (everything but ``data``).
-FIT_ONLY_KEYS = ("seed_everything", "trainer", "model", "optimizer", "lr_scheduler", "ckpt_path", "weights_only")
+FIT_ONLY_KEYS = (
+    "seed_everything",
+    "trainer",
+    "checkpoint",
+    "model",
+    "optimizer",
+    "lr_scheduler",
+    "ckpt_path",
+    "weights_only",
+)
 #: Checkpoint key holding the W&B run id, so that ``--ckpt_path`` resumes the same run.
 WANDB_ID_KEY = "wandb_run_id"
 
@@ -87,10 +97,13 @@ class RHMCLI(LightningCLI):
     """LightningCLI with the data→model size links, offline W&B by default and W&B resume from checkpoints."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        """Link ``vocab_size``, ``seq_len`` (properties of the data module) and ``s`` (its argument) into the model."""
+        """Link ``vocab_size``, ``seq_len`` (properties of the data module) and ``s`` (its argument) into the model;
+        checkpoint every run's final state (``--checkpoint.*``: a ``ModelCheckpoint`` with ``save_last=True``)."""
         parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
         parser.link_arguments("data.seq_len", "model.seq_len", apply_on="instantiate")
         parser.link_arguments("data.s", "model.s", apply_on="parse")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.save_last": True})
 
     def before_instantiate_classes(self) -> None:
         """When resuming from a checkpoint file, make the W&B logger continue the checkpoint's run.

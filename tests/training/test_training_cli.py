@@ -9,6 +9,7 @@ import lightning as L
 import pytest
 import torch
 import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from rhm_memo.cli import WANDB_ID_KEY, cli_main, main
 from rhm_memo.models import BackboneInputs, HierarchicalUNet
@@ -357,3 +358,12 @@ def test_ckpt_path_special_values_reach_lightning_with_the_wandb_logger(tmp_path
     assert cli.trainer.global_step == 2 and len(count_steps) == 2  # no checkpoint to resume: from scratch
     with pytest.raises(ValueError, match="ModelCheckpoint"):
         cli_main(["fit", "--config", write(tmp_path, cfg), "--ckpt_path", "best"])
+
+
+def test_fit_checkpoints_its_final_state_by_default(tmp_path):
+    """Every fit writes checkpoints/last.ckpt at its last step (--checkpoint.save_last defaults to true)."""
+    cfg = config(tmp_path, trainer={"max_steps": 3})
+    cli = cli_main(["fit", "--config", write(tmp_path, cfg)])
+    last = tmp_path / "root" / "checkpoints" / "last.ckpt"
+    assert last.is_file() and torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 3
+    assert sum(isinstance(c, ModelCheckpoint) for c in cli.trainer.callbacks) == 1
