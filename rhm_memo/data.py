@@ -189,6 +189,27 @@ class RHMDataModule(L.LightningDataModule):
         self.train_log_prob = self.grammar.log_prob(self.train_strings)
         self.test_log_prob = self.grammar.log_prob(self.test_strings)
 
+    # ------------------------------------------------------------------ checkpoints
+    def fingerprint(self) -> str:
+        """SHA-256 of the training and held-out strings (call after ``setup``): what a checkpoint was trained on."""
+        if self.train_strings is None:
+            raise RuntimeError("call setup() before asking for the data's fingerprint")
+        return _checksum(self.train_strings, self.test_strings)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in every checkpoint: the fingerprint of the strings the run trains on."""
+        return {"fingerprint": self.fingerprint()} if self.train_strings is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """On resume: fail at once if the checkpoint was trained on other strings (e.g. another ``seed_data``)."""
+        saved = state_dict.get("fingerprint")
+        if saved is not None and self.train_strings is not None and saved != self.fingerprint():
+            raise ValueError(
+                f"the checkpoint was trained on other strings than this data module's (fingerprint "
+                f"{saved[:12]}… vs {self.fingerprint()[:12]}…): resume with the run's own data settings "
+                "(seed_data, train_size, grammar)"
+            )
+
     def _save(self, path: Path, train: torch.Tensor, test: torch.Tensor) -> None:
         """Write the cache atomically (temporary file + rename), strings stored as compact integers."""
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -367,3 +367,16 @@ def test_fit_checkpoints_its_final_state_by_default(tmp_path):
     last = tmp_path / "root" / "checkpoints" / "last.ckpt"
     assert last.is_file() and torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 3
     assert sum(isinstance(c, ModelCheckpoint) for c in cli.trainer.callbacks) == 1
+
+
+def test_resuming_on_other_data_fails_at_once(tmp_path, count_steps):
+    """A checkpoint stores the data's fingerprint; resuming with another seed_data stops with one clear error."""
+    args = ["fit", "--config", write(tmp_path, config(tmp_path, trainer={"max_steps": 2}))]
+    first = cli_main(args)
+    ckpt = first.trainer.checkpoint_callback.last_model_path
+    assert torch.load(ckpt, map_location="cpu", weights_only=False)["RHMDataModule"]["fingerprint"]
+    with pytest.raises(ValueError, match="trained on other strings"):
+        cli_main([*args, "--trainer.max_steps", "4", "--data.seed_data", "7", "--ckpt_path", ckpt])
+    assert len(count_steps) == 2  # nothing trained on the other data
+    same = cli_main([*args, "--trainer.max_steps", "4", "--ckpt_path", ckpt])
+    assert same.trainer.global_step == 4
