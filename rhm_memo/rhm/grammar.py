@@ -8,28 +8,30 @@ Conventions (see ARCHITECTURE.md §2):
   tokens, and its rule is chosen at level ``ℓ = L - h + 1``. ``Parse.symbols[h-1]`` has shape
   ``(N, s**(L-h))``.
 * every random draw takes an explicit ``torch.Generator`` (or an int seed); categorical draws are float64.
+
+The rules come from ``rules.py``, the returned objects are defined in ``results.py`` and the sampling and
+parse look-up tables are built by ``tables.py``.
 """
 
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from rhm_memo.checks import check_int, check_strings
+from rhm_memo.checks import check_strings
 from rhm_memo.rhm import keys as K
+from rhm_memo.rhm.results import BlockProbabilities, Derivations, Parse
+from rhm_memo.rhm.rules import check_sizes, random_rules
+from rhm_memo.rhm.tables import LevelTable, categorical, cdf, parse_tables
 from rhm_memo.rhm.zipf import ProbSpec, level_rule_probs, root_prior_probs
 
 GeneratorLike = torch.Generator | int
 
 #: Grammars with at most this many strings are sampled without replacement by exact enumeration.
 ENUMERATE_BELOW = 2**20
-#: Dense tuple→(symbol, rule) look-up tables are used while v**s is at most this; sorted search beyond.
-DENSE_TABLE_MAX = 2**24
 
 
 def as_generator(generator: GeneratorLike) -> torch.Generator:
@@ -39,80 +41,6 @@ def as_generator(generator: GeneratorLike) -> torch.Generator:
     if isinstance(generator, int) and not isinstance(generator, bool):
         return torch.Generator().manual_seed(generator)
     raise TypeError(f"generator must be a torch.Generator or an int seed, got {type(generator).__name__}")
-
-
-def random_rules(v: int, n: int, m: int, s: int, L: int, seed: int) -> list[torch.Tensor]:
-    """Random unambiguous rules, identical to the RHM reference code's ``sample_rules(v, n, m, s, L, seed)``.
-
-    That code seeds Python's ``random`` and draws ``random.sample(tuples, n*m)`` then ``(v*m)`` per lower
-    level from ``itertools.product(range(v), repeat=s)``. We draw the same indices from ``range(v**s)``
-    with a private ``random.Random(seed)`` (same algorithm, no global state, no list of v**s tuples).
-    """
-    check_sizes(v, n, m, s, L)
-    rng = random.Random(seed)
-    powers = torch.tensor([v ** (s - 1 - j) for j in range(s)], dtype=torch.int64)
-    rules = []
-    for level in range(1, L + 1):
-        parents = n if level == 1 else v
-        idx = torch.tensor(rng.sample(range(v**s), parents * m), dtype=torch.int64)
-        rules.append(((idx[:, None] // powers) % v).view(parents, m, s))
-    return rules
-
-
-def check_sizes(v: int, n: int, m: int, s: int, L: int) -> None:
-    """Raise ``ValueError`` naming the parameter when (v, n, m, s, L) cannot define an unambiguous RHM."""
-    for name, value, low in [("v", v, 1), ("n", n, 1), ("m", m, 1), ("s", s, 2), ("L", L, 1)]:
-        check_int(name, value, low)
-    if m * n > v**s:
-        raise ValueError(f"need m*n <= v**s for unambiguous level-1 rules, got m*n = {m * n} > v**s = {v**s}")
-    if L >= 2 and m * v > v**s:
-        raise ValueError(f"need m*v <= v**s for unambiguous rules at levels >= 2, got m*v = {m * v} > v**s = {v**s}")
-
-
-@dataclass(frozen=True)
-class Parse:
-    """Bottom-up parse of strings: per height h = 1..L, the symbol and rule index of every node.
-
-    ``symbols[h-1]`` and ``rules[h-1]`` are int64 tensors of shape ``(N, s**(L-h))``; -1 marks a block that
-    does not parse (and every block above it).
-    """
-
-    symbols: list[torch.Tensor]
-    rules: list[torch.Tensor]
-
-    def valid(self, height: int) -> torch.Tensor:
-        """Boolean ``(N, s**(L-height))``: which aligned blocks of this height parse to some symbol."""
-        if not isinstance(height, int) or not 1 <= height <= len(self.symbols):
-            raise ValueError(f"height must be an integer in 1..L={len(self.symbols)}, got {height!r}")
-        return self.symbols[height - 1] >= 0
-
-    @property
-    def fully_valid(self) -> torch.Tensor:
-        """Boolean ``(N,)``: which strings parse to a root symbol."""
-        return self.symbols[-1][:, 0] >= 0
-
-
-@dataclass(frozen=True)
-class Derivations:
-    """Sampled strings with their derivations (as a :class:`Parse`) and exact log-probabilities."""
-
-    strings: torch.Tensor
-    parse: Parse
-    log_prob: torch.Tensor
-
-
-@dataclass(frozen=True)
-class BlockProbabilities:
-    """Exact distribution of the aligned blocks of one height at each position.
-
-    ``values``: ``(K, s**height)`` int64, every block derivable with positive probability from some symbol,
-    sorted lexicographically. ``probs``: ``(s**(L-height), K)`` float64, ``probs[j, k]`` is the probability
-    that the block at position j equals ``values[k]``; each row sums to 1.
-    """
-
-    height: int
-    values: torch.Tensor
-    probs: torch.Tensor
 
 
 class Grammar:
@@ -196,8 +124,8 @@ class Grammar:
         self.root_prior = root_prior_probs(self.n, root_prior)
         self._rule_logp = [p.log() for p in self.rule_probs]
         self._root_logp = self.root_prior.log()
-        self._cdfs = [_cdf(p) for p in self.rule_probs]
-        self._root_cdf = _cdf(self.root_prior.unsqueeze(0))
+        self._cdfs = [cdf(p) for p in self.rule_probs]
+        self._root_cdf = cdf(self.root_prior.unsqueeze(0))
         powers = torch.tensor([v ** (self.s - 1 - j) for j in range(self.s)], dtype=torch.int64)
         for level, rules in enumerate(self.rules, start=1):
             codes = (rules * powers).sum(-1).view(-1)
@@ -210,7 +138,7 @@ class Grammar:
                     f"ambiguous rules at level {level}: tuple {tup} is produced by (symbol, rule) pairs {owners}"
                 )
         self._roots = torch.nonzero(self.root_prior > 0)[:, 0]  # root symbols with positive prior
-        self._tables: dict[torch.device, list[_LevelTable]] = {}
+        self._tables: dict[torch.device, list[LevelTable]] = {}
         self._counts = self._subtree_counts()
 
     # ------------------------------------------------------------------ describing
@@ -255,12 +183,12 @@ class Grammar:
         """Top-down ancestral sampling; one float64 uniform per node, drawn level by level."""
         if num < 0:
             raise ValueError(f"num must be >= 0, got {num}")
-        nodes = _categorical(self._root_cdf, None, torch.rand(num, dtype=torch.float64, generator=g))
+        nodes = categorical(self._root_cdf, None, torch.rand(num, dtype=torch.float64, generator=g))
         log_prob = self._root_logp[nodes] if derivations else None
         symbols, rules = [], []
         for level in range(1, self.L + 1):
             u = torch.rand(nodes.numel(), dtype=torch.float64, generator=g)
-            rule = _categorical(self._cdfs[level - 1], nodes, u)
+            rule = categorical(self._cdfs[level - 1], nodes, u)
             ids = nodes * self.m + rule
             if derivations:
                 log_prob = log_prob + self._rule_logp[level - 1].view(-1)[ids].view(num, -1).sum(-1)
@@ -373,7 +301,7 @@ class Grammar:
             total = total + table.logp[i].sum(-1)  # an unparsed block has log p = -inf
         return total
 
-    def _node_ids(self, strings: torch.Tensor) -> tuple[list[torch.Tensor], list[_LevelTable]]:
+    def _node_ids(self, strings: torch.Tensor) -> tuple[list[torch.Tensor], list[LevelTable]]:
         """Per height h = 1..L, the ``(N, s**(L-h))`` node ids ``symbol*m + rule`` (``table.invalid``: no parse)."""
         x = check_strings(torch.as_tensor(strings), "strings", self.v, self.d, allow_empty=True)
         num = x.shape[0]
@@ -428,93 +356,11 @@ class Grammar:
         if not isinstance(height, int) or not 1 <= height <= self.L:
             raise ValueError(f"height must be an integer in 1..L={self.L}, got {height!r}")
 
-    def _device_tables(self, device: torch.device) -> list[_LevelTable]:
+    def _device_tables(self, device: torch.device) -> list[LevelTable]:
         """Per-height look-up tables (height 1 first), cached per device."""
         if device not in self._tables:
-            base = torch.tensor([(self.v + 1) ** (self.s - 1 - j) for j in range(self.s)], dtype=torch.int64)
-            tables = []
-            for level in reversed(range(1, self.L + 1)):
-                rules = self.rules[level - 1]
-                ids = torch.arange(rules.shape[0] * self.m)
-                codes = (rules * base).sum(-1).view(-1)  # tuple code of each (symbol, rule), in base v+1
-                symbol = torch.cat([ids // self.m, torch.tensor([-1])])
-                logp = torch.cat([self._rule_logp[level - 1].view(-1), torch.tensor([-math.inf], dtype=torch.float64)])
-                if level == 1:
-                    allowed = torch.isfinite(logp[:-1] + self._root_logp[symbol[:-1]])
-                else:
-                    allowed = torch.isfinite(logp[:-1])
-                found, codes = ids[allowed], codes[allowed]  # zero-probability rules are not in the grammar
-                if (self.v + 1) ** self.s <= DENSE_TABLE_MAX:
-                    keys, order = torch.full(((self.v + 1) ** self.s,), len(ids), dtype=torch.int64), None
-                    keys[codes] = found
-                else:
-                    keys, position = codes.sort()
-                    order = found[position]
-                table = _LevelTable(
-                    keys=keys,
-                    order=order,
-                    symbol=symbol,
-                    symbol_up=torch.where(symbol < 0, self.v, symbol),
-                    rule=torch.cat([ids % self.m, torch.tensor([-1])]),
-                    logp=logp,
-                    logp_with_prior=logp + torch.cat([self._root_logp, torch.zeros(1, dtype=torch.float64)])[symbol]
-                    if level == 1
-                    else logp,
-                )
-                tables.append(table.to(device))
-            self._tables[device] = tables
+            self._tables[device] = parse_tables(self.rules, self._rule_logp, self._root_logp, self.v, device)
         return self._tables[device]
-
-
-@dataclass(frozen=True)
-class _LevelTable:
-    """Look-up from an s-tuple code (base v+1) to a node id ``symbol*m + rule``, and attributes per id.
-
-    The last id (``len(symbol) - 1``) means "does not parse". Dense tables index ``keys`` by code; sorted
-    tables (``order`` set, for huge v**s) binary-search the sorted codes.
-    """
-
-    keys: torch.Tensor
-    order: torch.Tensor | None
-    symbol: torch.Tensor
-    symbol_up: torch.Tensor
-    rule: torch.Tensor
-    logp: torch.Tensor
-    logp_with_prior: torch.Tensor
-
-    def to(self, device: torch.device) -> _LevelTable:
-        """This table with every tensor on ``device``."""
-        return _LevelTable(**{k: v if v is None else v.to(device) for k, v in vars(self).items()})
-
-    def lookup(self, code: torch.Tensor) -> torch.Tensor:
-        """Node id for each tuple code (the "does not parse" id where no rule produces the tuple)."""
-        if self.order is None:
-            return self.keys[code]
-        pos = torch.searchsorted(self.keys, code).clamp_max(self.keys.numel() - 1)
-        return torch.where(self.keys[pos] == code, self.order[pos], len(self.symbol) - 1)
-
-
-def _cdf(probs: torch.Tensor) -> torch.Tensor:
-    """Row-wise CDF in float64 whose entries from the last positive category on are exactly 1.
-
-    With ``u`` in [0, 1), ``#{j : cdf[j] <= u}`` then never exceeds the last positive category, and never
-    lands on a zero-probability category (its CDF entry equals its predecessor's).
-    """
-    cdf = probs.cumsum(-1)
-    last_positive = probs.shape[-1] - 1 - (probs > 0).flip(-1).long().argmax(-1, keepdim=True)
-    return torch.where(torch.arange(probs.shape[-1]) >= last_positive, 1.0, cdf)
-
-
-def _categorical(cdf: torch.Tensor, rows: torch.Tensor | None, u: torch.Tensor) -> torch.Tensor:
-    """Inverse-CDF draws in float64: for each uniform ``u`` in [0, 1), the category under row ``rows`` of ``cdf``."""
-    if rows is None or bool((cdf == cdf[:1]).all()):
-        return torch.searchsorted(cdf[0], u, right=True)
-    out = torch.empty(u.shape, dtype=torch.int64)
-    chunk = 2**20  # bounds the (chunk, m) gathered rows
-    for start in range(0, u.numel(), chunk):
-        c = cdf[rows[start : start + chunk]]
-        out[start : start + chunk] = (c <= u[start : start + chunk].unsqueeze(-1)).sum(-1)
-    return out
 
 
 __all__ = [

@@ -1,7 +1,44 @@
-"""Helpers imported by the diffusion tests: an oracle, a constant, a counting and a tiny trainable denoiser."""
+"""Helpers imported by the diffusion tests: seeded generators, both processes by name, and test denoisers.
 
+The denoisers: an oracle, a constant, a counting wrapper and a tiny trainable network.
+"""
+
+import pytest
 import torch
 import torch.nn.functional as F
+
+from rhm_memo.diffusion import DiffusionProcess, MaskedDiffusion, UniformDiffusion
+
+#: Runs a test once per process, with its name ("uniform" or "masked") as the ``name`` argument.
+PROCESSES = pytest.mark.parametrize("name", ["uniform", "masked"])
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    """A seeded CPU generator."""
+    return torch.Generator().manual_seed(seed)
+
+
+def make(name: str, v: int, num_steps: int | None = None, **kwargs) -> DiffusionProcess:
+    """The process ``name`` ("uniform" or "masked") over ``v`` tokens with ``num_steps`` steps (default: its own)."""
+    if num_steps is not None:
+        kwargs["num_steps"] = num_steps
+    if name == "uniform":
+        return UniformDiffusion(v, **kwargs)
+    return MaskedDiffusion(v, **kwargs)
+
+
+def check_common_loss_errors(proc: DiffusionProcess) -> tuple[torch.Tensor, "Constant"]:
+    """Assert the loss errors every process raises; return a valid ``(4, 8)`` x0 and denoiser for more checks."""
+    v = proc.vocab_size
+    x0 = torch.randint(v, (4, 8), generator=gen())
+    ok = Constant(torch.zeros(8, v))
+    with pytest.raises(ValueError, match="n_trajectories"):
+        proc.loss(ok, x0, n_trajectories=0)
+    with pytest.raises(ValueError, match="x0 must be a"):
+        proc.loss(ok, x0.float())
+    with pytest.raises(ValueError, match="logits of shape"):
+        proc.loss(Constant(torch.zeros(8, v + 1)), x0)  # for the masked process: no logit for the mask class
+    return x0, ok
 
 
 class Oracle:

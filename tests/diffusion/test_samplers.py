@@ -6,24 +6,7 @@ masked sampler's grid and prediction reuse) is tested in ``test_uniform.py`` and
 
 import pytest
 import torch
-from diffusion_helpers import Constant, Counting, Oracle, TinyNet
-
-from rhm_memo.diffusion import DiffusionProcess, MaskedDiffusion, UniformDiffusion
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    """A seeded CPU generator."""
-    return torch.Generator().manual_seed(seed)
-
-
-def make(name: str, v: int, num_steps: int, **kwargs) -> DiffusionProcess:
-    """The process ``name`` ("uniform" or "masked") over ``v`` tokens with ``num_steps`` steps."""
-    if name == "uniform":
-        return UniformDiffusion(v, num_steps=num_steps, **kwargs)
-    return MaskedDiffusion(v, num_steps=num_steps, **kwargs)
-
-
-PROCESSES = pytest.mark.parametrize("name", ["uniform", "masked"])
+from diffusion_helpers import PROCESSES, Constant, Counting, Oracle, TinyNet, gen, make
 
 
 @pytest.mark.parametrize(

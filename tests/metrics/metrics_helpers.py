@@ -7,6 +7,8 @@ from collections import Counter
 
 import torch
 
+from rhm_memo.rhm import Grammar
+
 # (v, s, L) string shapes: one int64 word per string, and several (v**d > 2**63). "v15s2L5" also has one-word keys
 # at height 4 whose (key, position) pair no longer fits one word (15**16 * 2 > 2**63): the [position, key] fallback.
 SHAPES = {
@@ -57,6 +59,13 @@ def mixed_samples(train, v, num, seed, s=None):
                 base[j * w : (j + 1) * w] = src[pos * w : (pos + 1) * w]
         out.append(tuple(base))
     return torch.tensor(out, dtype=torch.int64)
+
+
+def train_and_samples(name, num_train, num_samples, seeds, dup_frac=0.25):
+    """``v`` of the shape ``name``, a training set of that shape with duplicates, and samples mixing copies of it."""
+    v, s, L = SHAPES[name]
+    train = train_with_duplicates(v, s**L, num_train, seeds[0], dup_frac)
+    return v, train, mixed_samples(train, v, num_samples, seeds[1])
 
 
 def first_index(rows):
@@ -183,3 +192,20 @@ def grammar_probes(g, num, seed):
         out.append(a[:cut] + b[cut:])
         out.append(tuple(rng.randrange(g.v) for _ in range(g.d)))
     return torch.tensor(out, dtype=torch.int64)
+
+
+# Small grammars whose strings can be enumerated: uniform, Zipf at level 1, zero rule probabilities and a zero prior.
+GRAMMARS = {
+    "v3n2m2s2L3": lambda: Grammar(3, 2, 2, 2, 3, seed=4),
+    "zipf-v3n2m3s2L2": lambda: Grammar(3, 2, 3, 2, 2, seed=5, zipf_exponent=1.0, zipf_levels=(1,)),
+    "zeros-prior0-v3n3m2s3L2": lambda: Grammar(
+        3,
+        3,
+        2,
+        3,
+        2,
+        seed=6,
+        rule_probs={1: [0.3, 0.7], 2: [[1.0, 0.0], [0.4, 0.6], [0.0, 1.0]]},
+        root_prior=[0.5, 0.0, 0.5],
+    ),
+}

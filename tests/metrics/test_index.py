@@ -11,6 +11,7 @@ from metrics_helpers import (
     brute_lookup,
     first_index,
     mixed_samples,
+    train_and_samples,
     train_with_duplicates,
 )
 
@@ -36,9 +37,7 @@ def test_shapes_cover_single_and_multi_word():
 @pytest.mark.parametrize("seed", range(3))
 def test_lookup_matches_dict(name, seed):
     """TrainIndex.lookup = smallest training index equal to the sample, else -1 (duplicates in training)."""
-    v, s, L = SHAPES[name]
-    train = train_with_duplicates(v, s**L, 80, seed)
-    samples = mixed_samples(train, v, 200, seed + 100)
+    v, train, samples = train_and_samples(name, 80, 200, seeds=(seed, seed + 100))
     index = TrainIndex(train, v)
     got = index.lookup(samples)
     assert got.dtype == torch.int64 and got.shape == (200,)
@@ -134,9 +133,7 @@ def test_row_index_exact_under_hash_collisions(monkeypatch, hash_name, width):
 def test_train_index_exact_under_hash_collisions(monkeypatch, hash_name, name):
     """TrainIndex on multi-word strings stays exact when every hash collides (the hash is only a bucket)."""
     monkeypatch.setattr(index_module, "_hash", TERRIBLE_HASHES[hash_name])
-    v, s, L = SHAPES[name]
-    train = train_with_duplicates(v, s**L, 60, seed=4)
-    samples = mixed_samples(train, v, 150, seed=5)
+    v, train, samples = train_and_samples(name, 60, 150, seeds=(4, 5))
     assert TrainIndex(train, v).lookup(samples).tolist() == brute_lookup(train, samples)
 
 

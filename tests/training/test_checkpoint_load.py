@@ -77,7 +77,7 @@ def test_cli_checkpoint_rebuilds_model_with_weights_only(tmp_path, net):
     The backbone gets the same inputs again (sizes, data's s, the process's cond_schedule).
     """
     cli = _fit(tmp_path, net=net)
-    (ckpt,) = tmp_path.rglob("*.ckpt")
+    (ckpt,) = tmp_path.rglob("last.ckpt")
     loaded = DiffusionModule.load_from_checkpoint(ckpt, weights_only=True)
     assert isinstance(loaded.process, UniformDiffusion) and loaded.process.num_steps == 10
     assert isinstance(loaded.net, {"transformer": DiffusionTransformer, "unet": HierarchicalUNet}[net])
