@@ -5,17 +5,61 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
 
 from rhm_memo.checks import check_int
 from rhm_memo.files import atomic_write
 from rhm_memo.rhm import Grammar
+
+
+class ResumableSampler(DistributedSampler):
+    """The training shuffle: each epoch's order depends only on ``seed`` and the epoch, split over ranks like
+    ``DistributedSampler``; an epoch resumed from a mid-epoch checkpoint starts after the batches already
+    trained, so a resumed run sees exactly the strings the uninterrupted run would have.
+
+    The epoch and the batches done come from ``position`` (the data module reads the trainer's public
+    ``current_epoch``, ``global_step`` and ``accumulate_grad_batches``), not from ``set_epoch``: Lightning calls
+    ``set_epoch`` with its count of processed epochs, which after a mid-epoch resume is one ahead.
+
+    Args:
+        dataset: The training strings.
+        num_replicas: Number of processes.
+        rank: This process's global rank.
+        seed: Seed of the shuffle (the data module's ``seed_data``).
+        batch_size: Strings per batch on this rank.
+        position: Called at the start of each epoch with the number of batches per epoch: ``(epoch, batches of
+            that epoch already trained)`` (0 batches except after a mid-epoch resume).
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        num_replicas: int,
+        rank: int,
+        seed: int,
+        batch_size: int,
+        position: Callable[[int], tuple[int, int]] | None = None,
+    ) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        self.batch_size = batch_size
+        self.position = position
+
+    def __iter__(self) -> Iterator[int]:
+        batches_per_epoch = -(-self.num_samples // self.batch_size)
+        if self.position is not None:
+            epoch, done = self.position(batches_per_epoch)
+            super().set_epoch(epoch)
+        else:
+            done = 0
+        skip = min(max(done, 0), batches_per_epoch) * self.batch_size
+        return iter(list(super().__iter__())[skip:])
+
 
 #: Bump when the generation algorithm or the cache layout changes: old cache files are then regenerated.
 CACHE_FORMAT = 1
@@ -250,29 +294,49 @@ class RHMDataModule(L.LightningDataModule):
         return global_batch // world
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled training strings with their indices; ``batch_size`` is global, split over ranks."""
-        return self._loader(self.train_strings, self._per_rank(self.hparams.batch_size, "batch_size"), shuffle=True)
+        """Shuffled training strings with their indices; ``batch_size`` is global, split over ranks.
+
+        The shuffle is a :class:`ResumableSampler` (seeded by ``seed_data`` and the epoch), so a run resumed
+        from any checkpoint trains on the same batches as the uninterrupted run.
+        """
+        batch_size = self._per_rank(self.hparams.batch_size, "batch_size")
+        trainer = self.trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        dataset = self._dataset(self.train_strings)
+
+        def position(batches_per_epoch: int) -> tuple[int, int]:  # the epoch and its batches done, from the trainer
+            if trainer is None:
+                return 0, 0
+            epoch = trainer.current_epoch
+            return epoch, trainer.global_step * trainer.accumulate_grad_batches - epoch * batches_per_epoch
+
+        sampler = ResumableSampler(dataset, world, rank, self.hparams.seed_data, batch_size, position)
+        return self._loader(dataset, batch_size, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:
         """Held-out strings with their indices."""
-        return self._loader(self.test_strings, self._per_rank(self.hparams.eval_batch_size, "eval_batch_size"))
+        batch_size = self._per_rank(self.hparams.eval_batch_size, "eval_batch_size")
+        return self._loader(self._dataset(self.test_strings), batch_size)
 
     def test_dataloader(self) -> DataLoader:
         """Held-out strings with their indices (same as validation)."""
         return self.val_dataloader()
 
-    def _loader(self, strings: torch.Tensor | None, batch_size: int, shuffle: bool = False) -> DataLoader:
+    @staticmethod
+    def _dataset(strings: torch.Tensor | None) -> RHMDataset:
         if strings is None:
             raise RuntimeError("call setup() (or let the Trainer call it) before asking for a dataloader")
+        return RHMDataset(strings)
+
+    def _loader(self, dataset: RHMDataset, batch_size: int, sampler: ResumableSampler | None = None) -> DataLoader:
         workers = self.hparams.num_workers
         return DataLoader(
-            RHMDataset(strings),
+            dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             collate_fn=collate,
             num_workers=workers,
             persistent_workers=workers > 0,
-            generator=torch.Generator().manual_seed(self.hparams.seed_data) if shuffle else None,
         )
 
     # ------------------------------------------------------------------ reporting

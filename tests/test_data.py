@@ -159,7 +159,7 @@ def test_global_batch_is_split_over_ranks(tmp_path):
     dm = make(tmp_path, batch_size=12)
 
     class FakeTrainer:
-        world_size = 3
+        world_size, global_rank = 3, 1
 
     dm.trainer = FakeTrainer()
     assert dm.train_dataloader().batch_size == 4

@@ -15,6 +15,9 @@ from rhm_memo.callbacks.schedule import EvalSchedule
 
 
 class SamplingMonitor(L.Callback):
+    #: The ``monitor`` field of this monitor's records.
+    name = "monitor"
+
     """Evaluate on an :class:`EvalSchedule`: sample on every rank, compute, log and record on rank zero.
 
     Subclasses implement :meth:`compute` (a record from the samples) and may override :meth:`prepare`
@@ -60,6 +63,12 @@ class SamplingMonitor(L.Callback):
 
     def prepare_rank_zero(self, trainer: L.Trainer) -> None:
         """Set-up on global rank zero only (indices, grammar truth)."""
+
+    @override
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """On resume, drop this monitor's records of steps after the checkpoint's (rank zero)."""
+        if trainer.ckpt_path is not None and self.records is not None:
+            self.records.drop_after(self.name, trainer.global_step)
 
     @override
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:

@@ -51,6 +51,8 @@ class MemorizationMonitor(SamplingMonitor):
         wandb_tables: Log W&B histograms and a table of sample strings (with a W&B logger).
     """
 
+    name = "memorization"
+
     def __init__(
         self,
         num_samples: int = 10000,
@@ -135,6 +137,7 @@ class MemorizationMonitor(SamplingMonitor):
 
     @override
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
         self._stop_if_reached(trainer)  # a run resumed after it reached stop_at ends at once
 
     @override
@@ -174,7 +177,7 @@ class MemorizationMonitor(SamplingMonitor):
         auc_commonness = M.auc(self.commonness, ever)
         null = self._null(copy_fraction, ever, {"auc_ever": proto["auc_ever"], "auc_commonness_ever": auc_commonness})
         record: dict[str, Any] = {
-            "monitor": "memorization",
+            "monitor": self.name,
             "step": step,
             **copies,
             "ever_memorized": int(ever.sum()),

@@ -50,6 +50,25 @@ class RunRecords:
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
 
+    def drop_after(self, monitor: str, step: int) -> int:
+        """Remove ``monitor``'s records of steps after ``step`` (a resume from the checkpoint of that step
+        discards the training that produced them) by an atomic rewrite; returns how many were dropped."""
+        path = self.dir / METRICS_FILE
+        if not path.exists():
+            return 0
+        lines = path.read_text().splitlines(keepends=True)
+        kept = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a last line cut by a crash
+                continue
+            if not (record.get("monitor") == monitor and record.get("step", -1) > step):
+                kept.append(line if line.endswith("\n") else line + "\n")
+        if len(kept) != len(lines):
+            atomic_write(path, lambda tmp: Path(tmp).write_text("".join(kept)))
+        return len(lines) - len(kept)
+
     def append(self, record: dict[str, Any]) -> None:
         """Append one record (with the schema version) and flush it to disk.
 

@@ -38,6 +38,8 @@ class SubstringMonitor(SamplingMonitor):
         out_dir: Where to write the records (None: the run directory).
     """
 
+    name = "substrings"
+
     def __init__(
         self,
         num_samples: int = 10000,
@@ -83,7 +85,7 @@ class SubstringMonitor(SamplingMonitor):
         self.last_summary = heights
         usage = M.rule_usage(g, samples)
         return {
-            "monitor": "substrings",
+            "monitor": self.name,
             "step": step,
             "num_samples": samples.shape[0],
             "heights": heights,
