@@ -50,7 +50,7 @@ def test_resuming_an_earlier_checkpoint_drops_the_records_of_discarded_training(
     """Fit to 12 with a checkpoint at 4, then resume from step 4 ("after a crash") to 16: no step is recorded
     twice, and every record equals the uninterrupted run's."""
     _fit(tmp_path / "straight", 16)
-    first, _, _ = _fit(tmp_path / "split", 12, every=4)
+    _fit(tmp_path / "split", 12, every=4)
     ckpt = tmp_path / "split" / "ckpt" / "epoch=0-step=4.ckpt"
     assert ckpt.is_file() and max(r["step"] for r in _records(tmp_path / "split")) == 12
     _fit(tmp_path / "split", 16, ckpt_path=str(ckpt))
