@@ -17,7 +17,7 @@ CHANCE_MULTIPLE = 10
 
 #: Config keys that may differ between replicates of one setting: the seeds, and where and how the run is logged.
 REPLICATE_KEYS = ("seed_everything", "data.seed_data", "data.cache_dir", "trainer.logger", "trainer.default_root_dir",
-                  "ckpt_path")  # fmt: skip
+                  "ckpt_path", "checkpoint")  # fmt: skip
 
 
 @dataclass
