@@ -159,6 +159,11 @@ class RHMDataModule(L.LightningDataModule):
             rule_probs={int(k): p for k, p in (rule_probs or {}).items()},
             root_prior=root_prior,
         )
+        if batch_size > train_size:
+            raise ValueError(
+                f"batch_size={batch_size} is larger than the training set (train_size={train_size}): every step "
+                "would see every string; use batch_size <= train_size"
+            )
         total = self.grammar.num_strings()
         needed = train_size + test_size if unique else test_size + 1
         if needed > total:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torchmetrics import Metric
 
+from rhm_memo.checks import check_int
 from rhm_memo.metrics.index import check_strings
 
 #: ``first_step`` value of a training string that has never been generated.
@@ -53,6 +54,7 @@ def update_first_step(first_step: torch.Tensor, copy_index: torch.Tensor, step: 
     """
     if first_step.ndim != 1 or first_step.dtype != torch.int64:
         raise ValueError(f"first_step must be a (P,) int64 tensor, got {tuple(first_step.shape)} {first_step.dtype}")
+    check_int("step", step, 0)  # -1 is NEVER: a negative step would erase memorization
     hit = copy_counts(copy_index, first_step.shape[0]) > 0
     return torch.where(hit & (first_step == NEVER), step, first_step)
 

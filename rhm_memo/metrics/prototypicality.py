@@ -95,6 +95,8 @@ def spearman_first_step(first_step: torch.Tensor, scores: torch.Tensor) -> float
             f"first_step and scores must be equal-length non-empty (P,) tensors, got "
             f"{tuple(first_step.shape)} and {tuple(scores.shape)}"
         )
+    if torch.isnan(scores.double()).any():
+        raise ValueError("scores contain NaN")
     steps = torch.where(first_step == NEVER, math.inf, first_step.double())
     a, b = average_ranks(steps), average_ranks(scores.double())
     a, b = a - a.mean(), b - b.mean()

@@ -178,6 +178,8 @@ def kl_on_support(p: torch.Tensor, q: torch.Tensor) -> tuple[float, float]:
     """
     if p.shape != q.shape or p.ndim != 1:
         raise ValueError(f"p and q must be aligned (K,) tensors, got {tuple(p.shape)} and {tuple(q.shape)}")
+    _check_distribution(p, "p")
+    _check_distribution(q, "q", partial=True)  # q may be a distribution restricted to p's support
     common = (p > 0) & (q > 0)
     outside = p[(p > 0) & (q <= 0)].sum().item()
     if not common.any():
@@ -186,8 +188,20 @@ def kl_on_support(p: torch.Tensor, q: torch.Tensor) -> tuple[float, float]:
     return (pc * (pc / q[common]).log()).sum().item(), outside
 
 
+def _check_distribution(p: torch.Tensor, name: str, partial: bool = False) -> None:
+    """Raise unless ``p`` is a probability vector: no NaN, no negative entry, sum 1 (to 1e-6; with ``partial``,
+    at most 1: the restriction of a distribution to some outcomes)."""
+    if torch.isnan(p).any() or (p < 0).any():
+        raise ValueError(f"{name} must be a probability vector: it has NaN or negative entries")
+    total = p.double().sum().item()
+    if total > 1.0 + 1e-6 or (not partial and total < 1.0 - 1e-6):
+        bound = "at most 1" if partial else "1"
+        raise ValueError(f"{name} must be a probability vector summing to {bound}, got a sum of {total:.6g}")
+
+
 def entropy(p: torch.Tensor) -> float:
-    """Shannon entropy (nats) of a distribution (zeros contribute 0)."""
+    """Shannon entropy (nats) of a distribution (zeros contribute 0); ``p`` must sum to 1."""
+    _check_distribution(p, "p")
     nz = p[p > 0]
     return -(nz * nz.log()).sum().item()
 

@@ -115,6 +115,11 @@ class Grammar:
 
     def _build(self, v, rules, zipf_exponent, zipf_levels, rule_probs, root_prior) -> None:
         """Store rules and probabilities, check unambiguity, and build the parse look-up tables."""
+        if zipf_exponent and not zipf_levels:
+            raise ValueError(
+                f"zipf_exponent={zipf_exponent} has no effect without zipf_levels: give the levels that get the "
+                "Zipf law (1 = the root's rules), or zipf_exponent=0"
+            )
         self.v = v
         self.n, self.m, self.s = rules[0].shape
         self.L = len(rules)

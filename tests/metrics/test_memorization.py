@@ -314,3 +314,10 @@ def test_nearest_hamming_and_distinct_reject():
         fraction_distinct(torch.zeros(4, dtype=torch.int64))
     with pytest.raises(ValueError):
         fraction_distinct(torch.zeros(0, 4, dtype=torch.int64))
+
+
+def test_a_negative_step_cannot_erase_memorization():
+    """update_first_step rejects step -1 (the NEVER marker): it would mark strings as never memorized."""
+    first = torch.tensor([3, NEVER, NEVER])
+    with pytest.raises(ValueError, match="step must be an integer >= 0"):
+        update_first_step(first, torch.tensor([0, 1]), -1)

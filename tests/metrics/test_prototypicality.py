@@ -289,3 +289,8 @@ def test_memorization_vs_prototypicality_no_memorized():
     out = memorization_vs_prototypicality(scores, torch.zeros(4, dtype=torch.bool), torch.full((4,), NEVER), 10, 2)
     assert math.isnan(out["auc_now"]) and math.isnan(out["auc_ever"]) and math.isnan(out["spearman_first_step"])
     assert out["by_quantile_ever"]["fraction"].tolist() == [0.0, 0.0]
+
+
+def test_spearman_rejects_nan_scores():
+    with pytest.raises(ValueError, match="NaN"):
+        spearman_first_step(torch.tensor([1, 2, NEVER]), torch.tensor([0.1, float("nan"), 0.3]))

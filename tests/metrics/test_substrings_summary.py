@@ -303,3 +303,18 @@ def test_frequency_summary_matches_counter_random_strings(name):
         assert set(got) == set(expected)
         for key, value in expected.items():
             assert same(got[key], value) or got[key] == pytest.approx(value, abs=1e-13), (h, key)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: entropy(torch.tensor([0.5, 0.6])), "summing to 1"),
+        (lambda: entropy(torch.tensor([1.5, -0.5])), "negative"),
+        (lambda: kl_on_support(torch.tensor([0.2, 0.2]), torch.tensor([0.5, 0.5])), "p must be a probability"),
+        (lambda: kl_on_support(torch.tensor([0.5, 0.5]), torch.tensor([0.9, 0.9])), "at most 1"),
+        (lambda: kl_on_support(torch.tensor([0.5, 0.5]), torch.tensor([float("nan"), 0.5])), "NaN"),
+    ],
+)
+def test_unnormalised_inputs_are_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
