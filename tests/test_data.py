@@ -177,7 +177,7 @@ def test_multiword_keys_do_not_matter_for_data(tmp_path):
 
 def test_silent_inputs_are_errors(tmp_path):
     """A Zipf exponent without levels, and a batch larger than the training set, are rejected with one line."""
-    with pytest.raises(ValueError, match="zipf_exponent=1.0 has no effect without zipf_levels"):
+    with pytest.raises(ValueError, match=r"zipf_exponent=1\.0 has no effect without zipf_levels"):
         make(tmp_path, zipf_exponent=1.0, zipf_levels=None)
     with pytest.raises(ValueError, match=r"batch_size=64 is larger than the training set \(train_size=32\)"):
         make(tmp_path, train_size=32, batch_size=64)
