@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from argparse import SUPPRESS
@@ -27,6 +28,7 @@ from typing import Any
 import torch
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentError
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
@@ -192,10 +194,46 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+#: Errors of bad input (arguments, configs, files): one line at the command line, the traceback with ``--debug``.
+USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, MisconfigurationException)
+#: Set to 1 (or pass ``--debug``) to see the traceback of a user error.
+DEBUG_ENV = "RHM_MEMO_DEBUG"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the ``rhm-memo`` command line."""
+    """Run the ``rhm-memo`` command line; a bad input ends it with one line (``--debug``: the traceback)."""
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if "--debug" in argv:
+        argv.remove("--debug")
+        from_command_line = False  # LightningCLI must not read the flag from sys.argv
+    try:
+        _main(argv, from_command_line)
+    except USER_ERRORS as err:
+        if debug:
+            raise
+        raise SystemExit(f"rhm-memo: error: {user_message(err)} (--debug shows the traceback)") from None
+
+
+#: The beginnings of jsonargparse's generic reasons why a value fits none of a Union's types.
+_GENERIC = ("Not a valid", "Expected a", "Does not validate", "Subclass types", "Type <", "Problem with given class")
+
+
+def user_message(err: BaseException) -> str:
+    """One line for a user error. When jsonargparse reports that a value fits none of a Union's types, the
+    reason that names the problem (e.g. "num_samples must be an integer >= 1, got 0") is picked out of its
+    list of per-type errors."""
+    text = str(err)
+    if "Union subtypes" in text and "Errors:" in text:
+        reasons = [line.strip()[2:] for line in text.split("Errors:", 1)[1].splitlines() if line.startswith("  - ")]
+        specific = [r for r in reasons if not r.startswith(_GENERIC)]
+        if specific:
+            return specific[0]
+    return " ".join(text.split()) or type(err).__name__
+
+
+def _main(argv: list[str], from_command_line: bool) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print(usage(), file=sys.stdout if argv else sys.stderr)  # no subcommand at all is an error, as in argparse
         raise SystemExit(0 if argv else 2)
