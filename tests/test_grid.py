@@ -171,10 +171,10 @@ def test_run_directory_is_in_the_sweeps_project(tmp_path):
     config = tmp_path / "project.yaml"
     config.write_text("trainer:\n  logger:\n    init_args:\n      project: theirs\n")
     command = ["${env}", "${program}", "fit", "--config", str(QUICKSTART), "--config", str(config), "${args}"]
-    path = write_sweep(tmp_path / "mine.yaml", {"data.train_size": {"value": 8}}, command, project="mine")
+    path = write_sweep(tmp_path / "mine.yaml", {"data.train_size": {"value": 64}}, command, project="mine")
     (run,) = grid.plan(grid.load_sweep(path), tmp_path / "root")
     assert run.run_dir == runs.run_dir(tmp_path / "root", "mine", run.name) == tmp_path / "root" / "mine" / run.name
-    assert run.command.index("--trainer.logger.init_args.project=mine") > run.command.index("--data.train_size=8")
+    assert run.command.index("--trainer.logger.init_args.project=mine") > run.command.index("--data.train_size=64")
     with mock.patch.object(sys, "argv", ["rhm-memo"]):
         cli = cli_main([*run.command[run.command.index("fit") + 1 :], "--data.cache_dir=null"], run=False)
     assert cli.config["trainer.logger.init_args.project"] == "mine"
