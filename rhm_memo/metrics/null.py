@@ -14,7 +14,7 @@ under this sampler (ARCHITECTURE.md §3, docs/concepts/null.md):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -77,16 +77,24 @@ def draw_without_replacement(log_weights: torch.Tensor, k: int, draws: int, gene
     return _gumbel_top_k(log_weights, k, draws, generator)
 
 
-def _gumbel_top_k(log_weights: torch.Tensor, k: int, draws: int, generator: torch.Generator) -> torch.Tensor:
-    """Top k of ``log_weights`` + float64 Gumbel noise, per draw, in chunks of bounded memory."""
+def _perturbed_chunks(
+    log_weights: torch.Tensor, draws: int, generator: torch.Generator
+) -> Iterator[tuple[slice, torch.Tensor]]:
+    """``(rows, log_weights + float64 Gumbel noise)`` for the draws in chunks of bounded memory."""
     num = log_weights.numel()
-    out = torch.empty(draws, k, dtype=torch.int64, device=log_weights.device)
-    chunk = max(1, _CHUNK // num)
+    chunk = max(1, _CHUNK // max(1, num))
     for start in range(0, draws, chunk):
         rows = min(chunk, draws - start)
         u = torch.rand(rows, num, dtype=torch.float64, generator=generator, device=log_weights.device)
         gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(torch.float64).tiny)))
-        out[start : start + rows] = torch.topk(log_weights + gumbel, k, dim=1, sorted=False).indices
+        yield slice(start, start + rows), log_weights + gumbel
+
+
+def _gumbel_top_k(log_weights: torch.Tensor, k: int, draws: int, generator: torch.Generator) -> torch.Tensor:
+    """Top k of ``log_weights`` + float64 Gumbel noise, per draw."""
+    out = torch.empty(draws, k, dtype=torch.int64, device=log_weights.device)
+    for rows, keys in _perturbed_chunks(log_weights, draws, generator):
+        out[rows] = torch.topk(keys, k, dim=1, sorted=False).indices
     return out
 
 
@@ -154,14 +162,9 @@ def successive_order(log_weights: torch.Tensor, draws: int, generator: torch.Gen
     """
     check_int("draws", draws, 0)
     log_weights = log_weights.double()
-    num = log_weights.numel()
-    out = torch.empty(draws, num, dtype=torch.int32, device=log_weights.device)
-    chunk = max(1, _CHUNK // max(1, num))
-    for start in range(0, draws, chunk):
-        rows = min(chunk, draws - start)
-        u = torch.rand(rows, num, dtype=torch.float64, generator=generator, device=log_weights.device)
-        gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(torch.float64).tiny)))
-        out[start : start + rows] = torch.argsort(log_weights + gumbel, dim=1, descending=True).int()
+    out = torch.empty(draws, log_weights.numel(), dtype=torch.int32, device=log_weights.device)
+    for rows, keys in _perturbed_chunks(log_weights, draws, generator):
+        out[rows] = torch.argsort(keys, dim=1, descending=True).int()
     return out
 
 
