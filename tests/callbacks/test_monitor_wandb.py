@@ -17,11 +17,8 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-def test_wandb_offline_fit_with_both_monitors(tmp_path, monkeypatch):
+def test_wandb_offline_fit_with_both_monitors(tmp_path, monkeypatch, wandb_offline):
     """A fit via cli_main with the default offline W&B logger writes the W&B run and runs/rhm_memo/<id>/ records."""
-    import wandb
-
-    monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["rhm-memo"])
 
@@ -48,13 +45,9 @@ def test_wandb_offline_fit_with_both_monitors(tmp_path, monkeypatch):
         "data": DATA,
     }  # fmt: skip
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    try:
-        cli = cli_main(["fit", "--config", "config.yaml"])
-        run_id = cli.trainer.logger.version
-        wandb.finish()
-    finally:
-        wandb.finish()
-        wandb.teardown()
+    cli = cli_main(["fit", "--config", "config.yaml"])
+    run_id = cli.trainer.logger.version
+    wandb_offline.finish()
     assert cli.trainer.global_step == 3
     (run,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
     assert run.name.endswith(f"-{run_id}")

@@ -300,38 +300,33 @@ def test_net_by_short_name_and_print_config(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------- W&B (offline)
-def test_wandb_offline_run_config_and_resume(tmp_path, monkeypatch):
+def test_wandb_offline_run_config_and_resume(tmp_path, monkeypatch, wandb_offline):
     """The default offline W&B logger gets the resolved config; resuming a checkpoint continues the same run."""
-    import wandb
-
-    monkeypatch.setenv("WANDB_MODE", "offline")
+    wandb = wandb_offline
     monkeypatch.chdir(tmp_path)
     cfg = config(tmp_path, trainer={"max_steps": 2})
     del cfg["trainer"]["logger"]  # the CLI's default: offline WandbLogger under runs/
     args = ["fit", "--config", write(tmp_path, cfg)]
-    try:
-        first = cli_main(args)
-        run_id = first.trainer.logger.version
-        logged = dict(first.trainer.logger.experiment.config)
-        assert logged["model"]["process"]["class_path"] == "rhm_memo.diffusion.UniformDiffusion"
-        assert logged["model"]["n_trajectories"] == 2
-        assert logged["data"]["train_size"] == 8 and logged["data"]["L"] == 3
-        wandb.finish()
-        assert wandb.run is None
-        runs = sorted((tmp_path / "runs" / "wandb").glob("offline-run-*"))
-        assert [r.name.rsplit("-", 1)[-1] for r in runs] == [run_id]
-        assert b"rhm_memo.diffusion.UniformDiffusion" in next(runs[0].glob("run-*.wandb")).read_bytes()
+    first = cli_main(args)
+    run_id = first.trainer.logger.version
+    logged = dict(first.trainer.logger.experiment.config)
+    assert logged["model"]["process"]["class_path"] == "rhm_memo.diffusion.UniformDiffusion"
+    assert logged["model"]["n_trajectories"] == 2
+    assert logged["data"]["train_size"] == 8 and logged["data"]["L"] == 3
+    wandb.finish()
+    assert wandb.run is None
+    runs = sorted((tmp_path / "runs" / "wandb").glob("offline-run-*"))
+    assert [r.name.rsplit("-", 1)[-1] for r in runs] == [run_id]
+    assert b"rhm_memo.diffusion.UniformDiffusion" in next(runs[0].glob("run-*.wandb")).read_bytes()
 
-        ckpt_path = first.trainer.checkpoint_callback.best_model_path
-        assert Path(ckpt_path).resolve().is_relative_to(tmp_path.resolve())
-        assert torch.load(ckpt_path, map_location="cpu", weights_only=False)[WANDB_ID_KEY] == run_id
-        second = cli_main([*args, "--trainer.max_steps", "3", "--ckpt_path", ckpt_path])
-        assert second.trainer.global_step == 3
-        assert second.trainer.logger.version == run_id
-        assert second.trainer.logger.experiment.id == run_id
-    finally:
-        wandb.finish()
-        wandb.teardown()
+    ckpt_path = first.trainer.checkpoint_callback.best_model_path
+    assert Path(ckpt_path).resolve().is_relative_to(tmp_path.resolve())
+    assert torch.load(ckpt_path, map_location="cpu", weights_only=False)[WANDB_ID_KEY] == run_id
+    second = cli_main([*args, "--trainer.max_steps", "3", "--ckpt_path", ckpt_path])
+    assert second.trainer.global_step == 3
+    assert second.trainer.logger.version == run_id
+    assert second.trainer.logger.experiment.id == run_id
+    wandb.finish()
     runs = sorted((tmp_path / "runs" / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and all(r.name.endswith(f"-{run_id}") for r in runs)
 
