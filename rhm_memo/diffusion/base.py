@@ -129,6 +129,26 @@ class DiffusionProcess(torch.nn.Module, ABC):
         """``(B,)`` loss per row: the per-token loss averaged over the ``d`` tokens."""
 
     @abstractmethod
+    def _elbo_times(
+        self, batch: int, num_times: int, generator: torch.Generator | None, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(batch * num_times,)`` times and their float64 weights for :meth:`negative_elbo`, row-major by string."""
+
+    @abstractmethod
+    def _elbo_terms(
+        self, denoiser: Denoiser, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """``(B,)`` float64: one noise draw of the ELBO's integrand at time ``t``, summed over the ``d`` tokens."""
+
+    def prior_term(self, x0: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` float64: the ELBO's term that does not depend on the model, ``KL(q(x_T | x_0) ‖ p(x_T))``."""
+        return torch.zeros(x0.shape[0], dtype=torch.float64, device=x0.device)
+
+    def default_elbo_times(self) -> int:
+        """The number of noise levels per string of :meth:`negative_elbo` when none is given."""
+        return self.num_steps
+
+    @abstractmethod
     def sample(
         self,
         denoiser: Denoiser,
@@ -163,6 +183,32 @@ class DiffusionProcess(torch.nn.Module, ABC):
         self._check_x0(x0)
         self._check_time(t, x0.shape[0])
         return self._loss_dict(denoiser, x0, t.to(x0.device), generator)
+
+    @torch.no_grad()
+    def negative_elbo(
+        self,
+        denoiser: Denoiser,
+        x0: torch.Tensor,
+        num_times: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """``(B,)`` float64: an unbiased estimate of each string's negative ELBO, in nats (≥ ``−log p_θ(x_0)``).
+
+        The per-string diffusion loss of the privacy literature: the whole string's ELBO, summed over its tokens
+        and over the noise levels, with the model-free prior term included. ``num_times`` noise levels per string
+        (default :meth:`default_elbo_times`), stratified over time: equal time windows, one level drawn in each,
+        each weighted by its window's share of the sum or integral, with one noise draw ``x_t ~ q(x_t | x_0)``
+        per level. :class:`UniformDiffusion` with ``num_times = T`` visits every step once, so only the noise
+        ``x_t`` is random. Put the denoiser in eval mode first; batch the strings (``B · num_times`` rows go
+        through the denoiser at once).
+        """
+        self._check_x0(x0)
+        num_times = self.default_elbo_times() if num_times is None else num_times
+        check_int("num_times", num_times, 1)
+        batch = x0.shape[0]
+        t, weight = self._elbo_times(batch, num_times, generator, x0.device)
+        terms = self._elbo_terms(denoiser, x0.repeat_interleave(num_times, dim=0), t, generator)
+        return (weight * terms).view(batch, num_times).sum(-1) + self.prior_term(x0)
 
     def _loss_dict(
         self, denoiser: Denoiser, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None

@@ -126,6 +126,27 @@ class MaskedDiffusion(DiffusionProcess):
         weight = self.loss_weight(t).to(ce.dtype)
         return torch.where(masked, ce, 0.0).mean(-1) * weight
 
+    # -- negative ELBO ----------------------------------------------------------------------------------------------
+
+    def _elbo_times(
+        self, batch: int, num_times: int, generator: torch.Generator | None, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One time per window ``((k, k+1]) / K`` of (0, 1], each weighted 1/K (stratified Monte Carlo)."""
+        k = torch.arange(num_times, dtype=torch.float64, device=device)
+        u = uniform_float64((batch, num_times), generator, device)
+        t = ((k + 1.0 - u) / num_times).reshape(-1)
+        return t, torch.full_like(t, 1.0 / num_times)
+
+    def _elbo_terms(
+        self, denoiser: Denoiser, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """``w(t) Σ_{masked i} −log p_θ(x_0^i | x_t)``: the integrand of the continuous-time ELBO.
+
+        The integral over t in (0, 1] is MDLM's bound; its prior term (x_1 keeps a fraction ε of x_0, the
+        sampler starts from all-mask) is left out, as in MDLM.
+        """
+        return self._row_loss(denoiser, x0, t, generator).double() * x0.shape[1]
+
     # -- sampler ----------------------------------------------------------------------------------------------------
 
     @torch.no_grad()

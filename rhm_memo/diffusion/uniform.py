@@ -213,6 +213,45 @@ class UniformDiffusion(DiffusionProcess):
         kl = torch.where(q > 0, q * (log_q - log_p), 0.0).sum(-1)
         return kl.mean(-1)
 
+    # -- negative ELBO ----------------------------------------------------------------------------------------------
+
+    def _elbo_times(
+        self, batch: int, num_times: int, generator: torch.Generator | None, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step per window ``⌊kT/K⌋+1 .. ⌊(k+1)T/K⌋`` of 1..T, weighted by the window's number of steps."""
+        if num_times > self.num_steps:
+            raise ValueError(f"num_times must be at most the number of steps T={self.num_steps}, got {num_times}")
+        k = torch.arange(num_times, device=device)
+        lo = k * self.num_steps // num_times + 1
+        size = (k + 1) * self.num_steps // num_times - lo + 1
+        offset = (uniform_float64((batch, num_times), generator, device) * size).long()
+        t = (lo + offset.clamp_max(size - 1)).reshape(-1)
+        return t, size.double().repeat(batch)
+
+    def _elbo_terms(
+        self, denoiser: Denoiser, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """``L_{t−1}`` summed over tokens: ``KL(q(x_{t−1}|x_t,x_0) ‖ p_θ(x_{t−1}|x_t))`` for t ≥ 2 and the
+        reconstruction ``−log p_θ(x_0 | x_1)`` at t = 1 (the sampler's last-step kernel; under ``"ours"`` the
+        two agree at t = 1, under ``"paper"`` the KL would be to a re-noised x_0)."""
+        x_t = self.q_sample(x0, t, generator)
+        logits = self._logits(denoiser, x_t, self.conditioning(t))
+        log_p = self.reverse_log_probs(x_t, t, logits.double())
+        log_onehot = torch.zeros_like(log_p).masked_fill(F.one_hot(x0, self.vocab_size) == 0, float("-inf"))
+        log_q = self.log_posterior(x_t, t, log_onehot)
+        q = log_q.exp()
+        kl = torch.where(q > 0, q * (log_q - log_p), 0.0).sum(-1)
+        nll = -log_p.gather(-1, x0.unsqueeze(-1)).squeeze(-1)
+        return torch.where((t == 1)[:, None], nll, kl).sum(-1)
+
+    def prior_term(self, x0: torch.Tensor) -> torch.Tensor:
+        """``d · KL(q(x_T | x_0) ‖ uniform)``, the same for every string of length d."""
+        ab = self.alpha_bar[-1].item()
+        v = self.vocab_size
+        q_same, q_other = ab + (1.0 - ab) / v, (1.0 - ab) / v
+        kl = q_same * math.log(q_same * v) + (v - 1) * (q_other * math.log(q_other * v) if q_other > 0 else 0.0)
+        return torch.full((x0.shape[0],), x0.shape[1] * kl, dtype=torch.float64, device=x0.device)
+
     @torch.no_grad()
     def sample(
         self,
