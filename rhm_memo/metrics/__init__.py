@@ -1,4 +1,4 @@
-"""Pure metric functions on token tensors: memorization, substrings, grammar validity, prototypicality, null model.
+"""Pure metric functions: memorization, substrings, grammar validity, prototypicality, null model, membership.
 
 No Lightning, no logging: callbacks and the report call these, and so can a notebook.
 """
@@ -27,12 +27,14 @@ from rhm_memo.metrics.null import (
     expected_ever_memorized,
     training_mass,
 )
+from rhm_memo.metrics.privacy import FPRS, attack_auc, membership_inference, tpr_at_fpr
 from rhm_memo.metrics.prototypicality import (
     auc,
     average_ranks,
     commonness_scores,
     fraction_by_quantile,
     memorization_vs_prototypicality,
+    spearman,
     spearman_first_step,
 )
 from rhm_memo.metrics.substrings import (
@@ -49,6 +51,7 @@ from rhm_memo.metrics.substrings import (
 from rhm_memo.onset import TAUS, onset_step, onsets
 
 __all__ = [
+    "FPRS",
     "NEVER",
     "TAUS",
     "BlockFrequencies",
@@ -58,6 +61,7 @@ __all__ = [
     "NullModel",
     "RowIndex",
     "TrainIndex",
+    "attack_auc",
     "auc",
     "average_ranks",
     "block_counts",
@@ -77,6 +81,7 @@ __all__ = [
     "fully_valid_fraction",
     "hamming_histogram",
     "kl_on_support",
+    "membership_inference",
     "memorization_summary",
     "memorization_vs_prototypicality",
     "nearest_hamming",
@@ -85,8 +90,10 @@ __all__ = [
     "onsets",
     "rule_usage",
     "slop_index",
+    "spearman",
     "spearman_first_step",
     "top_blocks",
+    "tpr_at_fpr",
     "training_mass",
     "update_first_step",
     "validity",

@@ -97,8 +97,19 @@ def spearman_first_step(first_step: torch.Tensor, scores: torch.Tensor) -> float
         )
     if torch.isnan(scores.double()).any():
         raise ValueError("scores contain NaN")
-    steps = torch.where(first_step == NEVER, math.inf, first_step.double())
-    a, b = average_ranks(steps), average_ranks(scores.double())
+    return spearman(torch.where(first_step == NEVER, math.inf, first_step.double()), scores)
+
+
+def spearman(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Spearman rank correlation of two equal-length 1-d tensors (ties: average ranks; +inf ranks last).
+
+    NaN if either side is constant.
+    """
+    if x.ndim != 1 or x.shape != y.shape or x.numel() == 0:
+        raise ValueError(
+            f"x and y must be equal-length non-empty 1-d tensors, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    a, b = average_ranks(x.double()), average_ranks(y.double())
     a, b = a - a.mean(), b - b.mean()
     denom = (a.square().sum() * b.square().sum()).sqrt()
     return (a * b).sum().div(denom).item() if denom > 0 else math.nan
