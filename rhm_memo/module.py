@@ -197,3 +197,35 @@ class DiffusionModule(L.LightningModule):
         finally:
             self.net.train(was_training)
         return torch.cat(chunks) if chunks else torch.zeros(0, self.seq_len, dtype=torch.int64, device=self.device)
+
+    # ------------------------------------------------------------------ per-string likelihood
+    @torch.no_grad()
+    def negative_elbo(
+        self,
+        x0: torch.Tensor,
+        num_times: int | None = None,
+        generator: torch.Generator | int | None = None,
+        batch_size: int = 4096,
+    ) -> torch.Tensor:
+        """``(B,)`` float64: each string's negative ELBO in nats, the per-string diffusion loss (eval mode).
+
+        An unbiased estimate over ``num_times`` noise levels per string (``DiffusionProcess.negative_elbo``;
+        default: every step of a uniform process, ``num_steps`` levels of a masked one), with about
+        ``batch_size`` denoiser rows per call. ``generator``: a ``torch.Generator``, an int seed (a CPU
+        generator), or None (the device's default generator).
+        """
+        check_int("batch_size", batch_size, 1)
+        if isinstance(generator, int):
+            generator = torch.Generator().manual_seed(generator)
+        num_times = self.process.default_elbo_times() if num_times is None else num_times
+        check_int("num_times", num_times, 1)
+        x0 = x0.to(self.device)
+        per_call = max(1, batch_size // num_times)
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            chunks = [self.process.negative_elbo(self.net, x0[i : i + per_call], num_times, generator)
+                      for i in range(0, x0.shape[0], per_call)]  # fmt: skip
+        finally:
+            self.net.train(was_training)
+        return torch.cat(chunks) if chunks else torch.zeros(0, dtype=torch.float64, device=self.device)

@@ -26,6 +26,8 @@ SCHEMA = 1
 METRICS_FILE = "metrics.jsonl"
 #: The per-training-string arrays of the memorization monitor (rewritten at each evaluation).
 MEMORIZATION_FILE = "memorization.npz"
+#: The per-string losses of the privacy monitor at every evaluation (rewritten at each evaluation).
+PRIVACY_FILE = "privacy.npz"
 #: The resolved config of the run (written once, when training starts).
 CONFIG_FILE = "config.yaml"
 

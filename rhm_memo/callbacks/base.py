@@ -1,4 +1,4 @@
-"""The glue both monitors share: schedule, shared sampling, data-module check, records on global rank zero."""
+"""The glue all monitors share: schedule, data-module check, records on global rank zero, resume; shared sampling."""
 
 from __future__ import annotations
 
@@ -14,31 +14,21 @@ from rhm_memo.callbacks.sampling import SampleSpec, monitor_samples
 from rhm_memo.callbacks.schedule import EvalSchedule
 
 
-class SamplingMonitor(L.Callback):
+class ScheduledMonitor(L.Callback):
+    """Evaluate on an :class:`EvalSchedule` and keep the records of a run on global rank zero.
+
+    Subclasses implement :meth:`evaluate` (called on every rank at the scheduled steps; it sets ``_last_step``
+    and ends with :meth:`publish` on rank zero) and may override :meth:`prepare` (all ranks),
+    :meth:`prepare_rank_zero`, :meth:`log_record` and :meth:`persist`.
+    """
+
     #: The ``monitor`` field of this monitor's records.
     name = "monitor"
 
-    """Evaluate on an :class:`EvalSchedule`: sample on every rank, compute, log and record on rank zero.
-
-    Subclasses implement :meth:`compute` (a record from the samples) and may override :meth:`prepare`
-    (all ranks), :meth:`prepare_rank_zero`, :meth:`log_record` and :meth:`persist`.
-    """
-
     def __init__(
-        self,
-        num_samples: int,
-        sample_steps: int | None,
-        batch_size: int,
-        per_octave: int,
-        every_n_steps: int | None,
-        at_end: bool,
-        use_ema: bool,
-        seed: int,
-        out_dir: str | None,
-        start_step: int = 1,
+        self, per_octave: int, every_n_steps: int | None, at_end: bool, out_dir: str | None, start_step: int = 1
     ) -> None:
         super().__init__()
-        self.spec = SampleSpec(num_samples, sample_steps, batch_size, seed, use_ema)
         self.schedule = EvalSchedule(per_octave, every_n_steps, at_end, start_step)
         self.out_dir = out_dir
         self.records: RunRecords | None = None
@@ -82,6 +72,46 @@ class SamplingMonitor(L.Callback):
             self.evaluate(trainer, pl_module)
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any] | None:
+        """One evaluation at ``trainer.global_step`` (every rank); the record on rank zero, None elsewhere."""
+        raise NotImplementedError
+
+    def publish(self, trainer: L.Trainer, record: dict[str, Any], *media: Any) -> None:
+        """Rank zero: log the record (with any media for the loggers), append it to the records, persist."""
+        self.log_record(trainer, record, *media)
+        if self.records is not None:
+            self.records.append(record)
+            self.persist()
+
+    def log_record(self, trainer: L.Trainer, record: dict[str, Any], *media: Any) -> None:
+        """Send the record's numbers to the trainer's loggers."""
+
+    def persist(self) -> None:
+        """Write any state files next to ``metrics.jsonl`` after a record is appended."""
+
+
+class SamplingMonitor(ScheduledMonitor):
+    """A :class:`ScheduledMonitor` of generated strings: sample on every rank, compute, log and record on rank zero.
+
+    Subclasses implement :meth:`compute` (a record from the samples); :meth:`log_record` also gets the samples.
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        sample_steps: int | None,
+        batch_size: int,
+        per_octave: int,
+        every_n_steps: int | None,
+        at_end: bool,
+        use_ema: bool,
+        seed: int,
+        out_dir: str | None,
+        start_step: int = 1,
+    ) -> None:
+        super().__init__(per_octave, every_n_steps, at_end, out_dir, start_step)
+        self.spec = SampleSpec(num_samples, sample_steps, batch_size, seed, use_ema)
+
+    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any] | None:
         """Sample (every rank; shared with other monitors), then compute, log and record on rank zero."""
         step = trainer.global_step
         self._last_step = step
@@ -94,18 +124,9 @@ class SamplingMonitor(L.Callback):
         record["seconds_sampling"] = drawn.seconds
         record["seconds_metrics"] = time.perf_counter() - start
         record["ema"] = drawn.ema
-        self.log_record(trainer, record, samples)
-        if self.records is not None:
-            self.records.append(record)
-            self.persist()
+        self.publish(trainer, record, samples)
         return record
 
     def compute(self, samples: torch.Tensor, step: int) -> dict[str, Any]:
         """The record of one evaluation (``monitor``, ``step``, ``num_samples`` and the metrics)."""
         raise NotImplementedError
-
-    def log_record(self, trainer: L.Trainer, record: dict[str, Any], samples: torch.Tensor) -> None:
-        """Send the record's numbers to the trainer's loggers."""
-
-    def persist(self) -> None:
-        """Write any state files next to ``metrics.jsonl`` after a record is appended."""

@@ -2,8 +2,8 @@
 
 Usage: python logdir_ddp.py LOGGER OUT_DIR, LOGGER ``csv`` (Lightning's CSVLogger, save_dir OUT_DIR/logs, name
 ``csv``) or ``none`` (``logger=False``, default_root_dir OUT_DIR/root). One 3-step fit (evaluations at steps 1, 2
-and at the end, 3) with a MemorizationMonitor and a SubstringMonitor without ``out_dir``: each resolves its records
-directory with ``run_directory`` (``trainer.log_dir``, a collective) in ``setup`` on every rank.
+and at the end, 3) with a MemorizationMonitor, a SubstringMonitor and a PrivacyMonitor without ``out_dir``: each
+resolves its records directory with ``run_directory`` (``trainer.log_dir``, a collective) in ``setup`` on every rank.
 
 Every rank writes OUT_DIR/rank{r}.json: world size, rank, global step, ``trainer.log_dir`` after the fit, and each
 monitor's records directory (None where it keeps no records: every rank but zero).
@@ -21,10 +21,12 @@ from lightning.pytorch.loggers import CSVLogger
 sys.path.insert(0, str(Path(__file__).parents[1] / "callbacks"))
 from monitor_helpers import tiny_data, tiny_model
 
-from rhm_memo.callbacks import MemorizationMonitor, SubstringMonitor
+from rhm_memo.callbacks import MemorizationMonitor, PrivacyMonitor, SubstringMonitor
 
 DEVICES = 2
 NUM_SAMPLES = 16
+#: Members (of 32 training strings) and non-members (all 8 held-out strings): 17 strings, split unevenly.
+NUM_MEMBERS = 9
 
 
 def main() -> None:
@@ -35,7 +37,8 @@ def main() -> None:
     dm = tiny_data()
     model = tiny_model(dm)
     options = {"num_samples": NUM_SAMPLES, "batch_size": 16}
-    monitors = [MemorizationMonitor(**options), SubstringMonitor(**options)]
+    monitors = [MemorizationMonitor(**options), SubstringMonitor(**options),
+                PrivacyMonitor(num_strings=NUM_MEMBERS, num_times=2)]  # fmt: skip
     trainer = cpu_trainer(DEVICES, max_steps=3, callbacks=monitors, logger=logger, default_root_dir=str(out / "root"))
     trainer.fit(model, datamodule=dm)
     record = {

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ddp_launch import run_scripts
-from logdir_ddp import DEVICES, NUM_SAMPLES
+from logdir_ddp import DEVICES, NUM_MEMBERS, NUM_SAMPLES
 from monitor_helpers import read_records
 
-from rhm_memo.runs import MEMORIZATION_FILE, METRICS_FILE
+from rhm_memo.runs import MEMORIZATION_FILE, METRICS_FILE, PRIVACY_FILE
 
 SCRIPT = Path(__file__).parent / "logdir_ddp.py"
 
@@ -46,15 +46,23 @@ def test_every_rank_finishes_and_agrees_on_the_run_directory(runs, kind):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", list(EXPECTED))
 def test_rank_zero_writes_one_record_per_monitor_and_step_into_the_run_directory(runs, kind):
-    """Both monitors keep records on rank zero only, in the run directory: metrics.jsonl and memorization.npz."""
+    """The monitors keep records on rank zero only, in the run directory: metrics.jsonl and their arrays; the
+    privacy monitor's losses of 17 strings split over 2 ranks are gathered into 9 members and 8 non-members."""
     out, ranks = runs[kind]
     run_dir = out / EXPECTED[kind]
-    assert ranks[0]["records"] == [str(run_dir)] * 2
-    assert all(r["records"] == [None, None] for r in ranks[1:])
+    assert ranks[0]["records"] == [str(run_dir)] * 3
+    assert all(r["records"] == [None, None, None] for r in ranks[1:])
     records = read_records(run_dir)
-    assert [(r["monitor"], r["step"], r["num_samples"]) for r in records] == [
-        (m, s, NUM_SAMPLES) for s in STEPS for m in ("memorization", "substrings")
+    assert [(r["monitor"], r["step"], r.get("num_samples")) for r in records] == [
+        (m, s, n)
+        for s in STEPS
+        for m, n in (("memorization", NUM_SAMPLES), ("substrings", NUM_SAMPLES), ("privacy", None))
     ]
+    privacy = [r for r in records if r["monitor"] == "privacy"]
+    assert all((r["num_members"], r["num_nonmembers"]) == (NUM_MEMBERS, 8) for r in privacy)
+    with np.load(run_dir / PRIVACY_FILE) as arrays:
+        assert arrays["loss_members"].shape == (3, NUM_MEMBERS) and arrays["loss_nonmembers"].shape == (3, 8)
+        assert np.isfinite(arrays["loss_members"]).all() and (arrays["loss_nonmembers"] > 0).all()
     with np.load(run_dir / MEMORIZATION_FILE) as arrays:
         assert arrays["schema"] == records[0]["schema"]
     assert [p.name for p in out.rglob(METRICS_FILE)] == [METRICS_FILE]  # nowhere else
