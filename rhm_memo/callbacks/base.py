@@ -20,6 +20,13 @@ class ScheduledMonitor(L.Callback):
     Subclasses implement :meth:`evaluate` (called on every rank at the scheduled steps; it sets ``_last_step``
     and ends with :meth:`publish` on rank zero) and may override :meth:`prepare` (all ranks),
     :meth:`prepare_rank_zero`, :meth:`log_record` and :meth:`persist`.
+
+    Args:
+        per_octave: Log-spaced evaluations per doubling of the step (1: every power of 2; 0: none).
+        every_n_steps: Also evaluate every N optimizer steps.
+        at_end: Also evaluate at the end of training.
+        out_dir: Where to write the records (None: the run directory).
+        start_step: No evaluation before this step (except at the end).
     """
 
     #: The ``monitor`` field of this monitor's records.
@@ -93,6 +100,18 @@ class SamplingMonitor(ScheduledMonitor):
     """A :class:`ScheduledMonitor` of generated strings: sample on every rank, compute, log and record on rank zero.
 
     Subclasses implement :meth:`compute` (a record from the samples); :meth:`log_record` also gets the samples.
+
+    Args:
+        num_samples: Strings generated per evaluation (split over ranks).
+        sample_steps: Sampler steps (None: the process's default).
+        batch_size: Strings per sampler call on each rank.
+        per_octave: Log-spaced evaluations per doubling of the step (1: every power of 2; 0: none).
+        every_n_steps: Also evaluate every N optimizer steps.
+        at_end: Also evaluate at the end of training.
+        use_ema: Sample with the EMA weights when an ``EMAWeightAveraging`` callback is present.
+        seed: Seed of the sampling generators (combined with the step and the rank).
+        out_dir: Where to write the records (None: the run directory).
+        start_step: No evaluation before this step (except at the end).
     """
 
     def __init__(

@@ -125,3 +125,18 @@ def test_module_negative_elbo_batches_keep_eval_mode_and_match_the_process():
     torch.testing.assert_close(out, direct)
     small = model.negative_elbo(strings, num_times=5, generator=3, batch_size=10)  # 2 strings per call
     assert small.shape == (10,) and bool((small > 0).all())
+
+
+def test_the_monitor_does_not_change_training(tmp_path):
+    """Its noise comes from its own generator and it runs in eval mode: the weights after a fit with it equal the
+    weights after the same fit without it (so privacy runs also replicate the memorization runs)."""
+    from monitor_helpers import flat_parameters
+
+    def fit(callbacks):
+        L.seed_everything(0, verbose=False)
+        dm = tiny_data()
+        model = tiny_model(dm)
+        tiny_trainer(tmp_path, callbacks, max_steps=6).fit(model, datamodule=dm)
+        return flat_parameters(model)
+
+    assert torch.equal(fit([PrivacyMonitor(num_times=2, out_dir=str(tmp_path))]), fit([]))
