@@ -12,6 +12,8 @@
   records (``rhm_memo.report``, needs the ``plots`` extra).
 * ``rhm-memo grid SWEEP.yaml [...] [--seeds K ...] [--jobs N] [--dry-run]``: run the grid of W&B sweep files
   locally, one ``rhm-memo fit`` subprocess per point, into ``runs/rhm_memo/NAME/`` (``rhm_memo.grid``).
+* ``rhm-memo dashboard --entity E [--project P] [--dry-run]``: save the dashboard (the report's figures as
+  panels) as a W&B workspace, optionally with a W&B report (``rhm_memo.dashboard``); the only online step.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.loggers import WandbLogger
 
 from rhm_memo.callbacks.records import run_directory
+from rhm_memo.dashboard.panels import SETTING_KEY, Sizes, define_metrics
 from rhm_memo.data import RHMDataModule
 from rhm_memo.module import DiffusionModule
+from rhm_memo.report.groups import setting_id
 from rhm_memo.runs import CONFIG_FILE, DEFAULT_LOGGER
 
 #: One line per subcommand, for ``rhm-memo --help`` (LightningCLI's own, then ours).
@@ -46,6 +50,7 @@ COMMANDS = {
     "data": "generate (or load) the data of a config and print a summary (docs/data.md)",
     "report": "tables and figures from the records of run directories (docs/report.md)",
     "grid": "run the grid of W&B sweep files locally, one fit per point (docs/sweeps.md)",
+    "dashboard": "save the W&B dashboard of a project: the report's figures as panels (docs/dashboards.md)",
 }
 #: Top-level keys of a ``fit`` config that ``rhm-memo data`` accepts and ignores (everything but ``data``).
 FIT_ONLY_KEYS = (
@@ -84,10 +89,14 @@ class LogConfigCallback(SaveConfigCallback):
         self.already_saved = trainer.strategy.broadcast(True)
 
     def save_config(self, trainer, pl_module, stage: str) -> None:
-        """Log the whole resolved config as the W&B run's config."""
+        """Log the whole resolved config as the W&B run's config, with its setting (``setting``: the same for runs
+        that differ only in their seeds, what the dashboards group by), and define the run's metrics (the step
+        metric and summaries of every logged key, ``rhm_memo.dashboard.define_metrics``)."""
         if isinstance(trainer.logger, WandbLogger):
-            config = self.parser.dump(self.config, skip_unset=False, format="yaml")
-            trainer.logger.experiment.config.update(yaml.safe_load(config), allow_val_change=True)
+            config = yaml.safe_load(self.parser.dump(self.config, skip_unset=False, format="yaml"))
+            run = trainer.logger.experiment
+            run.config.update({**config, SETTING_KEY: setting_id(config)}, allow_val_change=True)
+            define_metrics(run, heights=config.get("data", {}).get("L", Sizes.heights))
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
         """Store the W&B run id in every checkpoint."""
@@ -244,6 +253,11 @@ def _main(argv: list[str], from_command_line: bool) -> None:
         from rhm_memo.report import main as report_main  # matplotlib is an optional extra
 
         report_main(argv[1:])
+        return
+    if argv[0] == "dashboard":
+        from rhm_memo.dashboard.cli import main as dashboard_main
+
+        dashboard_main(argv[1:])
         return
     if argv[0] == "grid":
         from rhm_memo.grid import main as grid_main

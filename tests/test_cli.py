@@ -87,7 +87,7 @@ def test_help_lists_every_subcommand(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert exc.value.code == 0
-    for name in ("fit", "validate", "test", "data", "report", "grid"):
+    for name in ("fit", "validate", "test", "data", "report", "grid", "dashboard"):
         (line,) = [line for line in out.splitlines() if line.split()[:1] == [name]]
         assert COMMANDS[name] in line
     assert set(LightningCLI.subcommands()) - {"predict"} <= set(COMMANDS)  # DiffusionModule defines no predict_step

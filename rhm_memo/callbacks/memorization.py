@@ -205,22 +205,25 @@ class MemorizationMonitor(SamplingMonitor):
 
     @override
     def log_record(self, trainer: L.Trainer, record: dict[str, Any], samples: torch.Tensor) -> None:
-        """Scalars to every logger (``memo/…``, ``valid/…``, ``null/…``); histograms and a sample table to W&B."""
+        """Scalars to every logger (``memorization/…``, ``validity/…``, ``null/…``); histograms and a sample table
+        to W&B. The keys are listed, with the dashboard's panels, in :mod:`rhm_memo.dashboard.panels`."""
         scalars = {
-            f"memo/{k}": float(record[k])
+            f"memorization/{k}": float(record[k])
             for k in ("copy_fraction", "novelty", "fraction_distinct", "distinct_memorized", "ever_memorized",
                       "auc_now", "auc_ever", "auc_commonness_ever", "spearman_first_step", "num_samples")
         }  # fmt: skip
         for h, v in record["validity"].items():
-            scalars[f"valid/strings_h{h}"] = v["strings"]
-            scalars[f"valid/blocks_h{h}"] = v["blocks"]
+            scalars[f"validity/strings_h{h}"] = v["strings"]
+            scalars[f"validity/blocks_h{h}"] = v["blocks"]
         for h, v in record["block_copies"].items():
-            scalars[f"memo/block_copies_h{h}"] = v["same_position"]
-            scalars[f"memo/block_copies_pooled_h{h}"] = v["pooled"]
+            scalars[f"memorization/block_copies_h{h}"] = v["same_position"]
+            scalars[f"memorization/block_copies_pooled_h{h}"] = v["pooled"]
         for h, v in record["block_copies_test"].items():
-            scalars[f"memo/block_copies_test_h{h}"] = v["same_position"]
+            scalars[f"memorization/block_copies_test_h{h}"] = v["same_position"]
         for k, v in record.get("near_copy_within", {}).items():
-            scalars[f"memo/near_copy_within_{k}"] = v
+            scalars[f"memorization/near_copy_within_{k}"] = v
+        for tau, onset in M.onsets(self.history).items():  # so far; NaN until the copy fraction reaches τ
+            scalars[f"memorization/onset_tau{round(100 * tau)}"] = math.nan if onset is None else onset
         for k, v in record["null"].items():
             if isinstance(v, dict):
                 scalars |= {f"null/{k}_mean": v["mean"], f"null/{k}_sd": v["sd"], f"null/{k}_p": v["p_value"]}
@@ -239,19 +242,19 @@ class MemorizationMonitor(SamplingMonitor):
         memorized = log_prob[M.ever_memorized(self.first_step, record["step"])]
         payload: dict[str, Any] = {
             "trainer/global_step": record["step"],
-            "memo/log_prob_all": wandb.Histogram(log_prob.numpy()),
+            "memorization/log_prob_all": wandb.Histogram(log_prob.numpy()),
         }
         if memorized.numel():
-            payload["memo/log_prob_memorized"] = wandb.Histogram(memorized.numpy())
+            payload["memorization/log_prob_memorized"] = wandb.Histogram(memorized.numpy())
         if "hamming_histogram" in record:  # counts per distance 0..d, as bins centred on the integers
             counts = np.asarray(record["hamming_histogram"])
             edges = np.arange(counts.size + 1) - 0.5
-            payload["memo/hamming"] = wandb.Histogram(np_histogram=(counts, edges))
+            payload["memorization/hamming"] = wandb.Histogram(np_histogram=(counts, edges))
         head = samples[:32]
         copied = self.index.lookup(head) >= 0
         valid = self.dm.grammar.parse(head).fully_valid
         rows = [[" ".join(map(str, s.tolist())), bool(c), bool(ok)] for s, c, ok in zip(head, copied, valid)]
-        payload["memo/samples"] = wandb.Table(columns=["string", "copy", "valid"], data=rows)
+        payload["memorization/samples"] = wandb.Table(columns=["string", "copy", "valid"], data=rows)
         logger.experiment.log(payload)
 
     # ------------------------------------------------------------------ summary

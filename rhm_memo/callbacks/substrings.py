@@ -96,8 +96,8 @@ class SubstringMonitor(SamplingMonitor):
 
     @override
     def log_record(self, trainer: L.Trainer, record: dict[str, Any], samples: torch.Tensor) -> None:
-        """Scalars ``substr/<metric>_h<h>`` to every logger; top-block tables and scatter plots to W&B."""
-        scalars = {f"substr/{k}_h{h}": float(v) for h, d in record["heights"].items() for k, v in d.items()}
+        """Scalars ``substrings/<metric>_h<h>`` to every logger; top-block tables and scatter plots to W&B."""
+        scalars = {f"substrings/{k}_h{h}": float(v) for h, d in record["heights"].items() for k, v in d.items()}
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=record["step"])
             if isinstance(logger, WandbLogger):
@@ -107,8 +107,8 @@ class SubstringMonitor(SamplingMonitor):
                 for h, rows in record["top_blocks"].items():
                     data = [[" ".join(map(str, r["block"])), r["f_train"], r["f_gen"], r["f_true"]] for r in rows]
                     table = wandb.Table(columns=["block", "f_train", "f_gen", "f_true"], data=data)
-                    payload[f"substr/top_blocks_h{h}"] = table
-                    payload[f"substr/overproduction_h{h}"] = wandb.plot.scatter(
+                    payload[f"substrings/top_blocks_h{h}"] = table
+                    payload[f"substrings/overproduction_h{h}"] = wandb.plot.scatter(
                         table, "f_train", "f_gen", title=f"generated vs training frequency, height {h}"
                     )
                 logger.experiment.log(payload)

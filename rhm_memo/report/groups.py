@@ -3,6 +3,7 @@ compared across seeds."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,10 +41,23 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, str]:
 
 def _setting(run: Run) -> dict[str, str] | None:
     """The run's flattened config without its replicate keys; None without a config."""
-    if run.config is None:
-        return None
-    flat = _flatten(run.config)
+    return None if run.config is None else _setting_of(run.config)
+
+
+def _setting_of(config: dict[str, Any]) -> dict[str, str]:
+    """A config, flattened, without its replicate keys."""
+    flat = _flatten(config)
     return {k: v for k, v in flat.items() if not any(k == r or k.startswith(f"{r}.") for r in REPLICATE_KEYS)}
+
+
+def setting_id(config: dict[str, Any]) -> str:
+    """A short name of a config's setting: 8 hex digits of a hash of the config without ``REPLICATE_KEYS``.
+
+    Two configs get the same name exactly when :func:`group_runs` puts their runs in one group. ``rhm-memo fit``
+    logs it as the W&B config key ``setting``, by which the dashboards group runs (docs/dashboards.md).
+    """
+    text = json.dumps(_setting_of(config), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def group_runs(runs: Sequence[Run]) -> list[Group]:

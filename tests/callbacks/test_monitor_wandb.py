@@ -52,8 +52,9 @@ def test_wandb_offline_fit_with_both_monitors(tmp_path, monkeypatch, wandb_offli
     (run,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
     assert run.name.endswith(f"-{run_id}")
     logged = next(run.glob("run-*.wandb")).read_bytes()
-    for key in (b"memo/copy_fraction", b"memo/samples", b"memo/log_prob_memorized", b"memo/hamming",
-                b"valid/strings_h3", b"substr/slop_index_h1", b"substr/top_blocks_h2", b"null/mass",
+    for key in (b"memorization/copy_fraction", b"memorization/samples", b"memorization/log_prob_memorized",
+                b"memorization/hamming", b"validity/strings_h3", b"substrings/slop_index_h1",
+                b"substrings/top_blocks_h2", b"null/mass",
                 b"null/auc_ever_mean", b"null/auc_ever_uniform_p"):  # fmt: skip
         assert key in logged
     run_dir = tmp_path / "runs" / "rhm_memo" / run_id

@@ -210,7 +210,8 @@ def test_seconds_sampling_is_recorded_whatever_the_callback_order(tmp_path):
 
 
 def test_records_go_to_the_logger_directory_and_scalars_to_the_logger(tmp_path):
-    """Without out_dir the records land in trainer.log_dir; memo/, valid/ and substr/ scalars go to the logger."""
+    """Without out_dir the records land in trainer.log_dir; memorization/, validity/, substrings/ and null/ scalars
+    go to the logger."""
     memo = MemorizationMonitor(num_samples=32, batch_size=32, per_octave=0, every_n_steps=2)
     substr = SubstringMonitor(num_samples=32, batch_size=32, per_octave=0, every_n_steps=2)
     logger = CSVLogger(tmp_path / "logs", name="csv")
@@ -218,11 +219,11 @@ def test_records_go_to_the_logger_directory_and_scalars_to_the_logger(tmp_path):
     assert [r["step"] for r in read_records(trainer.log_dir)] == [2, 2]
     assert (tmp_path / "logs" / "csv" / "version_0" / "memorization.npz").exists()
     header = (tmp_path / "logs" / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0].split(",")
-    for name in ("memo/copy_fraction", "memo/ever_memorized", "memo/near_copy_within_1", "memo/block_copies_h2",
-                 "memo/block_copies_test_h1", "valid/strings_h3", "valid/blocks_h1", "substr/slop_index_h1",
-                 "substr/kl_gen_true_h3", "null/mass", "null/excess_copy_fraction", "null/expected_ever_memorized",
-                 "null/auc_ever_mean", "null/auc_ever_p", "null/auc_ever_uniform_mean",
-                 "null/auc_commonness_ever_sd"):  # fmt: skip
+    for name in ("memorization/copy_fraction", "memorization/ever_memorized", "memorization/near_copy_within_1",
+                 "memorization/block_copies_h2", "memorization/block_copies_test_h1", "memorization/onset_tau50",
+                 "validity/strings_h3", "validity/blocks_h1", "substrings/slop_index_h1", "substrings/kl_gen_true_h3",
+                 "null/mass", "null/excess_copy_fraction", "null/expected_ever_memorized", "null/auc_ever_mean",
+                 "null/auc_ever_p", "null/auc_ever_uniform_mean", "null/auc_commonness_ever_sd"):  # fmt: skip
         assert name in header
 
 
