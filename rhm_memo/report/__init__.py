@@ -18,6 +18,7 @@ from rhm_memo.report.figures import (
     plot_group_statistics,
     plot_memorized_by_quantile,
     plot_overproduction,
+    plot_privacy,
     plot_slop_kl,
 )
 from rhm_memo.report.groups import REPLICATE_KEYS, Group, group_runs, run_statistics
@@ -60,6 +61,7 @@ __all__ = [
     "plot_group_statistics",
     "plot_memorized_by_quantile",
     "plot_overproduction",
+    "plot_privacy",
     "plot_slop_kl",
     "run_statistics",
     "series_table",

@@ -10,6 +10,7 @@ from pathlib import Path
 from rhm_memo.report.figures import FIGURES
 from rhm_memo.report.groups import REPLICATE_KEYS, group_runs
 from rhm_memo.report.page import main as page_main
+from rhm_memo.report.privacy import privacy_table
 from rhm_memo.report.records import load_runs
 from rhm_memo.report.stats import EXACT_PERMUTATION_MAX, comparison_table, null_table
 from rhm_memo.report.tables import group_table, memorization_table, slop_table, summary_table
@@ -19,6 +20,12 @@ NULL_TEXT = (
     "t-interval) and the two-sided one-sample t-test against 0.5; the grammar sampler's value (its null mean, "
     "or M for the copy fraction), and observed − null per run with its t-test against 0. A perfect generalizer "
     "has observed − null = 0 (docs/concepts/null.md)."
+)
+PRIVACY_TEXT = (
+    "Membership inference (docs/concepts/privacy.md) in two regimes of each run: generalization (the last "
+    "evaluation before the copy fraction reaches 0.01) and memorization (the first where it reaches 0.1). Exposure "
+    "gradient: the calibrated attack's AUC in the top log-p quintile minus the bottom one (> 0: prototypical strings "
+    "more exposed). Two-sided one-sample t-tests against the reference; the regimes' difference is paired."
 )
 COMPARISON_TEXT = (
     "Two-sided Welch's t-test and exact permutation test (difference of means, every relabelling; only when "
@@ -52,6 +59,8 @@ def write_report(run_dirs: Sequence[str | Path], out_dir: str | Path, figures: b
                 lines += [f"### Memorization over training: {group.label}", "", memorization_table(group), ""]
     if any("null" in r for run in runs for r in run.memorization):
         lines += ["## Against the null model", "", NULL_TEXT, "", null_table(groups), ""]
+    if any(run.privacy for run in runs):
+        lines += ["## Membership inference", "", PRIVACY_TEXT, "", privacy_table(groups), ""]
     if sum(len(g.runs) > 1 for g in groups) > 1:
         lines += ["## Between settings", "", COMPARISON_TEXT, "", comparison_table(groups), ""]
     if not figures:

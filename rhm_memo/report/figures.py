@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from rhm_memo.report.groups import group_runs, run_statistics
-from rhm_memo.report.records import TAUS, Run, copy_fractions, heights_of, num, onsets, series
+from rhm_memo.report.records import TAUS, Run, copy_fractions, heights_of, num, onsets, optional, series
 
 _TAU_MARKERS = ("v", "D", "^", "s", "P")
 
@@ -233,7 +233,11 @@ def plot_group_statistics(runs: Sequence[Run], out_dir: str | Path, taus: Sequen
 def plot_auc_vs_null(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
     """``auc_ever`` vs step of every run (solid) next to its null model's mean ± sd (dashed, band), one panel per
     setting; [] if no record holds the null model."""
-    groups = [g for g in group_runs(runs) if any("null" in r for run in g.runs for r in run.memorization)]
+    def drawable(group):  # a null model and some finite AUC (a run without copies has none: NaN)
+        records = [r for run in group.runs for r in run.memorization if "null" in r]
+        return any(optional(r["auc_ever"]) is not None for r in records)
+
+    groups = [g for g in group_runs(runs) if drawable(g)]
     if not groups:
         return []
     colour = {id(run): f"C{i % 10}" for i, run in enumerate(runs)}
@@ -257,6 +261,44 @@ def plot_auc_vs_null(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
     return _save(fig, out_dir, "auc_vs_null")
 
 
+def plot_privacy(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
+    """Left: the membership attacks' AUC over training (loss solid, calibrated dashed, a grammar-perfect model's
+    loss attack dotted) next to the copy fraction (right axis, grey). Right: the calibrated attack's AUC per log-p
+    quantile bin in the generalization and the memorization regime (docs/reproduction.md); [] without privacy
+    records."""
+    from rhm_memo.report.privacy import REGIMES, exposure_by_bin
+
+    runs_with = [run for run in runs if run.privacy]
+    if not runs_with:
+        return []
+    colour = {id(run): f"C{i % 10}" for i, run in enumerate(runs)}
+    fig, axes = _figure(1, 2, width=5.0)
+    ax, right = axes[0, 0], axes[0, 1]
+    copies = ax.twinx()
+    ax.axhline(0.5, color="0.7", lw=0.8, zorder=0)
+    for run in runs_with:
+        c = colour[id(run)]
+        for key, style in (("auc_loss", "o-"), ("auc_calibrated", "s--"), ("auc_grammar", ":")):
+            steps, values = series(run.privacy, lambda r, k=key: r[k])
+            ax.plot(steps, values, style, ms=3, color=c, label=f"{run.name}: {key}")
+        steps, fraction = copy_fractions(run)
+        copies.plot(steps, fraction, color=c, alpha=0.35, lw=2)
+        for regime, style in zip(REGIMES, (":", "-")):
+            bins = exposure_by_bin(run, regime)
+            if bins is not None:
+                values = [np.nan if v is None else v for v in bins["auc_calibrated"]]
+                right.plot(range(len(values)), values, "o" + style, ms=4, color=c, label=f"{run.name}: {regime}")
+    ax.set(xscale="log", xlabel="training step", ylabel="membership AUC (0.5: chance)")
+    copies.set_ylabel("copy fraction (thick, faint)")
+    ax.legend(fontsize="x-small")
+    right.axhline(0.5, color="0.7", lw=0.8, zorder=0)
+    right.set(xlabel="log-p quantile bin (0: least probable)", ylabel="calibrated attack AUC",
+              title="exposure per log-p bin: generalization (dotted), memorization (solid)")  # fmt: skip
+    right.title.set_fontsize("small")
+    right.legend(fontsize="x-small")
+    return _save(fig, out_dir, "privacy")
+
+
 #: The report's figures: title, function, and the records each needs.
 FIGURES: tuple[tuple[str, Callable[..., list[Path]], str], ...] = (
     ("copy fraction and onsets", plot_copy_fraction, "memorization records"),
@@ -266,4 +308,5 @@ FIGURES: tuple[tuple[str, Callable[..., list[Path]], str], ...] = (
     ("memorized fraction by log-prob quantile", plot_memorized_by_quantile, "memorization records with quantiles"),
     ("over-production of common blocks", plot_overproduction, "substrings records with top_blocks"),
     ("onsets and AUC per setting, over seeds", plot_group_statistics, "two settings with memorization records"),
+    ("membership inference and exposure per log-p bin", plot_privacy, "privacy records"),
 )

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rhm_memo.report.groups import Group, group_runs
+from rhm_memo.report.privacy import privacy_table
 from rhm_memo.report.records import Run, load_runs
 from rhm_memo.report.stats import comparison_table, null_table, verdict_table
 from rhm_memo.report.tables import group_table, memorization_table, slop_table, summary_table
@@ -58,6 +59,7 @@ TABLES: dict[str, Callable[[list[Run]], str]] = {
     "seeds": lambda runs: group_table(group_runs(runs)),
     "memorization": _per_group(memorization_table),
     "slop": _per_group(slop_table),
+    "privacy": lambda runs: privacy_table(group_runs(runs)),
     "runs": summary_table,
     "compute": compute_table,
 }

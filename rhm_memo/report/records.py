@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,16 @@ class Run:
     memorization: list[dict[str, Any]]
     substrings: list[dict[str, Any]]
     arrays: dict[str, np.ndarray] | None = None
+    privacy: list[dict[str, Any]] = field(default_factory=list)
     config: dict[str, Any] | None = None
     truncated_last_line: bool = False
 
 
 def load_run(run_dir: str | Path) -> Run:
-    """Read a run directory: ``metrics.jsonl`` (required), ``memorization.npz`` and ``config.yaml`` (optional)."""
+    """Read a run directory: ``metrics.jsonl`` (required), ``memorization.npz`` and ``config.yaml`` (optional).
+
+    The memorization, substring and privacy monitors' records are kept; records of other monitors are skipped.
+    """
     path = Path(run_dir)
     metrics = path / METRICS_FILE
     if not metrics.is_file():
@@ -46,7 +50,7 @@ def load_run(run_dir: str | Path) -> Run:
             "metrics.jsonl, memorization.npz and config.yaml into (docs/records.md)"
         )
     records, truncated = _read_jsonl(metrics)
-    by_monitor: dict[str, dict[int, dict[str, Any]]] = {"memorization": {}, "substrings": {}}
+    by_monitor: dict[str, dict[int, dict[str, Any]]] = {"memorization": {}, "substrings": {}, "privacy": {}}
     for lineno, record in records:
         if record.get("schema") != SCHEMA:
             raise ValueError(
@@ -67,6 +71,7 @@ def load_run(run_dir: str | Path) -> Run:
         memorization=[r for _, r in sorted(by_monitor["memorization"].items())],
         substrings=[r for _, r in sorted(by_monitor["substrings"].items())],
         arrays=_read_npz(path / MEMORIZATION_FILE),
+        privacy=[r for _, r in sorted(by_monitor["privacy"].items())],
         config=config,
         truncated_last_line=truncated,
     )

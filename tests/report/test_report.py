@@ -121,12 +121,25 @@ def substrings_record(step, slop):
     }
 
 
+def privacy_record(step, bins, spearman=-0.1, auc_loss=0.6, auc_calibrated=0.55, auc_grammar=0.52):
+    """One privacy record (docs/records.md) with two log-p bins whose calibrated AUCs are ``bins``."""
+    quantiles = {"edges": [-12, -10, -8], "members": [3, 3], "nonmembers": [3, 3], "auc_calibrated": bins}
+    return {"schema": 1, "monitor": "privacy", "step": step, "num_members": 6, "num_nonmembers": 6, "num_times": 4,
+            "auc_loss": auc_loss, "auc_calibrated": auc_calibrated, "auc_grammar": auc_grammar,
+            "spearman_calibrated_log_prob": spearman, "tpr_loss": {"0.01": 0.02}, "tpr_calibrated": {"0.01": 0.01},
+            "loss_members": 20.0, "loss_nonmembers": 20.5, "by_quantile": quantiles, "seconds": 0.1,
+            "ema": False}  # fmt: skip
+
+
 def make_run(
-    path, copy_fractions=COPY_FRACTIONS, substrings=True, truncated=True, label=None, npz=True, data=None, seed=2
-):
+    path, copy_fractions=COPY_FRACTIONS, substrings=True, truncated=True, label=None, npz=True, data=None, seed=2,
+    privacy=True,
+):  # fmt: skip
     """A run directory: metrics.jsonl (+ a truncated last line), memorization.npz and config.yaml."""
     path.mkdir(parents=True, exist_ok=True)
     records = [memorization_record(s, f) for s, f in zip(STEPS, copy_fractions)]
+    if privacy:
+        records += [privacy_record(s, [0.5, 0.5 + f / 4]) for s, f in zip(STEPS, copy_fractions)]
     if substrings:
         records += [substrings_record(s, 1.0 + s / 256) for s in SUBSTRING_STEPS]
     records.sort(key=lambda r: r["step"])  # interleaved as the monitors write them
@@ -267,7 +280,7 @@ def test_main_draws_every_figure_with_every_run(tmp_path, capsys):
         summary = main([str(a), str(b), "--out", str(tmp_path / "rep")])
     assert summary == tmp_path / "rep" / "summary.md" and f"wrote {summary}" in capsys.readouterr().out
     stems = ["copy_fraction", "auc_vs_null", "block_copies", "slop_kl", "memorized_by_quantile", "overproduction",
-             "by_setting"]  # fmt: skip
+             "by_setting", "privacy"]  # fmt: skip
     assert len(FIGURES) == len(stems)
     for stem in stems:
         paths = [tmp_path / "rep" / f"{stem}.png", tmp_path / "rep" / f"{stem}.svg"]
