@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = ["concepts/null.md"]
+PAGES = ["concepts/null.md", "concepts/privacy.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)
