@@ -210,15 +210,18 @@ class DiffusionModule(L.LightningModule):
         """``(B,)`` float64: each string's negative ELBO in nats, the per-string diffusion loss (eval mode).
 
         An unbiased estimate over ``num_times`` noise levels per string (``DiffusionProcess.negative_elbo``;
-        default: every step of a uniform process, ``num_steps`` levels of a masked one), with about
-        ``batch_size`` denoiser rows per call. ``generator``: a ``torch.Generator``, an int seed (a CPU
-        generator), or None (the device's default generator).
+        default: every step of a uniform process, ``num_steps`` levels of a masked one; more than a uniform
+        process's T is lowered to T, every step once), with about ``batch_size`` denoiser rows per call.
+        ``generator``: a ``torch.Generator``, an int seed (a CPU generator), or None (the device's default
+        generator).
         """
         check_int("batch_size", batch_size, 1)
         if isinstance(generator, int):
             generator = torch.Generator().manual_seed(generator)
         num_times = self.process.default_elbo_times() if num_times is None else num_times
         check_int("num_times", num_times, 1)
+        limit = self.process.max_elbo_times()
+        num_times = num_times if limit is None else min(num_times, limit)
         x0 = x0.to(self.device)
         per_call = max(1, batch_size // num_times)
         was_training = self.net.training

@@ -36,8 +36,8 @@ class PrivacyMonitor(ScheduledMonitor):
     Args:
         num_strings: Members and non-members each (a fixed random subset, the same at every evaluation; at
             most P and the number of held-out strings). None: all of them.
-        num_times: Noise levels per string of the ELBO estimate (stratified; for a uniform process at most T,
-            and ``T`` sums every step).
+        num_times: Noise levels per string of the ELBO estimate (stratified; for a uniform process, T or more
+            sums every step once).
         batch_size: Denoiser rows per call (strings per call × ``num_times``).
         per_octave: Log-spaced evaluations per doubling of the step (1: every power of 2; 0: none).
         every_n_steps: Also evaluate every N optimizer steps.
@@ -73,6 +73,7 @@ class PrivacyMonitor(ScheduledMonitor):
         check_int("bins", bins, 1)
         self.num_strings = num_strings
         self.num_times = num_times
+        self._num_times = num_times  # the noise levels last used (a uniform process's T at most)
         self.batch_size = batch_size
         self.use_ema = use_ema
         self.bins = bins
@@ -124,6 +125,8 @@ class PrivacyMonitor(ScheduledMonitor):
         with averaged_weights(trainer, pl_module, self.use_ema) as used_ema:
             with torch.inference_mode(), trainer.precision_plugin.forward_context():
                 local = pl_module.negative_elbo(self.local, self.num_times, generator, self.batch_size)
+        limit = pl_module.process.max_elbo_times()
+        self._num_times = self.num_times if limit is None else min(self.num_times, limit)  # what was used
         losses = pl_module.all_gather(local).reshape(-1)[: self.num_total] if trainer.world_size > 1 else local
         seconds = time.perf_counter() - start
         if not trainer.is_global_zero:
@@ -149,7 +152,7 @@ class PrivacyMonitor(ScheduledMonitor):
             "step": step,
             "num_members": len(self.member_index),
             "num_nonmembers": len(self.nonmember_index),
-            "num_times": self.num_times,
+            "num_times": self._num_times,
             **attacks,
         }
 

@@ -148,6 +148,10 @@ class DiffusionProcess(torch.nn.Module, ABC):
         """The number of noise levels per string of :meth:`negative_elbo` when none is given."""
         return self.num_steps
 
+    def max_elbo_times(self) -> int | None:
+        """The most noise levels per string :meth:`negative_elbo` accepts (None: no limit)."""
+        return None
+
     @abstractmethod
     def sample(
         self,

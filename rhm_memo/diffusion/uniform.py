@@ -215,6 +215,10 @@ class UniformDiffusion(DiffusionProcess):
 
     # -- negative ELBO ----------------------------------------------------------------------------------------------
 
+    def max_elbo_times(self) -> int:
+        """``T``: with ``num_times = T`` every step is visited once."""
+        return self.num_steps
+
     def _elbo_times(
         self, batch: int, num_times: int, generator: torch.Generator | None, device: torch.device
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -125,6 +125,8 @@ def test_module_negative_elbo_batches_keep_eval_mode_and_match_the_process():
     torch.testing.assert_close(out, direct)
     small = model.negative_elbo(strings, num_times=5, generator=3, batch_size=10)  # 2 strings per call
     assert small.shape == (10,) and bool((small > 0).all())
+    above = model.negative_elbo(strings, num_times=50, generator=3, batch_size=1000)  # T = 5: every step once
+    torch.testing.assert_close(above, out)
 
 
 def test_the_monitor_does_not_change_training(tmp_path):
