@@ -233,6 +233,7 @@ def plot_group_statistics(runs: Sequence[Run], out_dir: str | Path, taus: Sequen
 def plot_auc_vs_null(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
     """``auc_ever`` vs step of every run (solid) next to its null model's mean ± sd (dashed, band), one panel per
     setting; [] if no record holds the null model."""
+
     def drawable(group):  # a null model and some finite AUC (a run without copies has none: NaN)
         records = [r for run in group.runs for r in run.memorization if "null" in r]
         return any(optional(r["auc_ever"]) is not None for r in records)
