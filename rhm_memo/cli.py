@@ -47,6 +47,7 @@ COMMANDS = {
     "fit": "train a model: rhm-memo fit --config configs/quickstart.yaml (docs/training.md)",
     "validate": "the validation loss of a model (--ckpt_path CKPT) on the config's held-out strings",
     "test": "the same evaluation as validate, logged as test/*",
+    "predict": "sample data.predict_size strings from --ckpt_path, save and evaluate them (docs/training.md)",
     "data": "generate (or load) the data of a config and print a summary (docs/data.md)",
     "report": "tables and figures from the records of run directories (docs/report.md)",
     "grid": "run the grid of W&B sweep files locally, one fit per point (docs/sweeps.md)",
@@ -75,8 +76,9 @@ class LogConfigCallback(SaveConfigCallback):
     """
 
     def setup(self, trainer, pl_module, stage: str) -> None:
-        """Write ``config.yaml`` once, on global rank zero, and log it to W&B."""
-        if self.already_saved:
+        """Write ``config.yaml`` once, on global rank zero, and log it to W&B; only for ``fit``: validate, test
+        and predict of a checkpoint run in its run directory, whose config is the training run's."""
+        if self.already_saved or stage != "fit":
             return
         run_dir = run_directory(trainer)  # on every rank: trainer.log_dir is a collective under DDP
         if trainer.is_global_zero:
@@ -115,6 +117,14 @@ class RHMCLI(LightningCLI):
         parser.link_arguments("data.s", "model.s", apply_on="parse")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
+
+    def before_predict(self) -> None:
+        """``rhm-memo predict`` saves and evaluates its strings: add a :class:`PredictionEvaluator` with its defaults
+        unless the config's ``trainer.callbacks`` has one (with other settings)."""
+        from rhm_memo.callbacks.predictions import PredictionEvaluator
+
+        if not any(isinstance(c, PredictionEvaluator) for c in self.trainer.callbacks):
+            self.trainer.callbacks.append(PredictionEvaluator())
 
     def before_instantiate_classes(self) -> None:
         """When resuming from a checkpoint file, make the W&B logger continue the checkpoint's run.

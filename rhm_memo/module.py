@@ -156,6 +156,19 @@ class DiffusionModule(L.LightningModule):
         self.log(f"{stage}/loss", torch.stack(losses).mean(), prog_bar=True, sync_dist=True, batch_size=x0.shape[0])
 
     @override
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        """Sample one string per row index of the batch: ``{"index": (B,), "x": (B, d)}``.
+
+        The generator is seeded by ``noise_seed`` and the batch's first row index, so the strings depend on the
+        seed and on how the indices are batched over ranks, not on which rank draws them.
+        """
+        index = batch["index"]
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(1_000_003 * self.hparams.noise_seed + int(index[0]))
+        samples = self.sample(index.numel(), generator, batch_size=index.numel())
+        return {"index": index, "x": samples}
+
+    @override
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
         if self.lr_scheduler_factory is None:

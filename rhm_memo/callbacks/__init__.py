@@ -3,6 +3,7 @@
 from rhm_memo.callbacks.base import SamplingMonitor, ScheduledMonitor
 from rhm_memo.callbacks.ema import averaged_weights
 from rhm_memo.callbacks.memorization import MemorizationMonitor
+from rhm_memo.callbacks.predictions import PredictionEvaluator
 from rhm_memo.callbacks.privacy import PrivacyMonitor
 from rhm_memo.callbacks.records import RunRecords, run_directory
 from rhm_memo.callbacks.sampling import Drawn, SampleSpec, forget_samples, monitor_samples, shared_samples
@@ -13,6 +14,7 @@ __all__ = [
     "Drawn",
     "EvalSchedule",
     "MemorizationMonitor",
+    "PredictionEvaluator",
     "PrivacyMonitor",
     "RunRecords",
     "SampleSpec",
