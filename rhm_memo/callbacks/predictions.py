@@ -59,9 +59,14 @@ class PredictionEvaluator(BasePredictionWriter):
         batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
         index = torch.cat([b["index"] for b in batches])
         strings = torch.cat([b["x"] for b in batches])
-        if trainer.world_size > 1:  # the sampler pads the shares to equal sizes; padded rows repeat an index
+        if trainer.world_size > 1:  # shares differ by a row (Lightning's predict sampler does not pad): pad to gather
+            most = int(pl_module.all_gather(torch.tensor(index.numel(), device=index.device)).max())
+            pad = most - index.numel()
+            index = torch.cat([index, index.new_full((pad,), -1)])
+            strings = torch.cat([strings, strings.new_zeros(pad, strings.shape[-1])])
             index = pl_module.all_gather(index).reshape(-1)
             strings = pl_module.all_gather(strings).reshape(-1, strings.shape[-1])
+            strings, index = strings[index >= 0], index[index >= 0]
         if not trainer.is_global_zero:
             return
         dm = trainer.datamodule
