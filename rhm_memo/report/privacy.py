@@ -22,7 +22,7 @@ from typing import Any
 
 from rhm_memo.report.groups import Group
 from rhm_memo.report.records import Run
-from rhm_memo.report.stats import _fmt_p, _fmt_summary, describe, one_sample_p
+from rhm_memo.report.stats import describe, fmt_p, fmt_summary, one_sample_p
 
 #: The copy fractions that bound the regimes: generalization before the first, memorization from the second.
 GENERALIZATION_BELOW, MEMORIZATION_FROM = 0.01, 0.1
@@ -90,13 +90,13 @@ def privacy_table(groups: Sequence[Group]) -> str:
         for key, reference in ROWS:
             values = [s[key] for s in per_run if key in s and not math.isnan(s[key])]
             if values:
-                cells = [label, key, str(len(values)), _fmt_summary(describe(values)), f"{reference:g}",
-                         _fmt_p(one_sample_p(values, reference))]  # fmt: skip
+                cells = [label, key, str(len(values)), fmt_summary(describe(values)), f"{reference:g}",
+                         fmt_p(one_sample_p(values, reference))]  # fmt: skip
                 rows.append("| " + " | ".join(cells) + " |")
         for regime in REGIMES:
             steps = [s[f"step@{regime}"] for s in per_run if f"step@{regime}" in s]
             if steps:
-                rows.append(f"| {label} | step@{regime} | {len(steps)} | {_fmt_summary(describe(steps))} | — | — |")
+                rows.append(f"| {label} | step@{regime} | {len(steps)} | {fmt_summary(describe(steps))} | — | — |")
     return "\n".join(rows) if len(rows) > 2 else "_no run has a privacy record at a regime's evaluation_"
 
 

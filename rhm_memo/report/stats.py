@@ -96,13 +96,13 @@ def _values(group: Group, key: str) -> list[float]:
     return [v for v in (run_statistics(run).get(key) for run in group.runs) if v is not None]
 
 
-def _fmt_p(p: float) -> str:
+def fmt_p(p: float) -> str:
     if math.isnan(p):
         return "—"
     return f"{p:.2g}" if p >= 0.001 else f"{p:.1e}"
 
 
-def _fmt_summary(s: Summary) -> str:
+def fmt_summary(s: Summary) -> str:
     text = fmt(s.mean) + (f" ± {fmt(s.sd)}" if s.n > 1 else "")
     return text + (f" [{fmt(s.ci_low)}, {fmt(s.ci_high)}]" if s.n > 1 else "")
 
@@ -120,10 +120,10 @@ def null_table(groups: Sequence[Group]) -> str:
                 continue
             null_key = "M" if reference is None else f"{key} null"
             null = describe(_values(group, null_key))
-            cells = [group.label.replace("|", "\\|"), key, str(len(observed)), _fmt_summary(describe(observed))]
-            cells.append(_fmt_p(one_sample_p(observed, reference)) if reference is not None else "—")
+            cells = [group.label.replace("|", "\\|"), key, str(len(observed)), fmt_summary(describe(observed))]
+            cells.append(fmt_p(one_sample_p(observed, reference)) if reference is not None else "—")
             cells.append(fmt(null.mean, 4 if reference is None else 3))
-            cells += [_fmt_summary(describe(excess)), _fmt_p(one_sample_p(excess, 0.0))] if excess else ["—", "—"]
+            cells += [fmt_summary(describe(excess)), fmt_p(one_sample_p(excess, 0.0))] if excess else ["—", "—"]
             rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -148,7 +148,7 @@ def comparison_table(groups: Sequence[Group], keys: Sequence[str] = COMPARED) ->
             cells = [a.label.replace("|", "\\|"), b.label.replace("|", "\\|"), key]
             cells += [f"{len(x)}/{len(a.runs)}", f"{len(y)}/{len(b.runs)}"]
             cells += [fmt(float(np.mean(x)), digits), fmt(float(np.mean(y)), digits)]
-            cells += [_fmt_p(welch_p(x, y)), _fmt_p(permutation_p(x, y))]
+            cells += [fmt_p(welch_p(x, y)), fmt_p(permutation_p(x, y))]
             rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -166,7 +166,7 @@ def verdict(values: Sequence[float], reference: float, alpha: float = 0.05) -> s
         word = "reproduced" if above else "opposite"
     else:
         word = "consistent but not significant" if above else "not reproduced"
-    return f"{word} (p = {_fmt_p(p)}, n = {n})"
+    return f"{word} (p = {fmt_p(p)}, n = {n})"
 
 
 #: The claim-1 statistics of the verdict table: (statistic, reference, what a value above it means).
@@ -187,7 +187,7 @@ def verdict_table(groups: Sequence[Group], rows: Sequence[tuple[str, float, str]
             values = _values(group, key)
             if not values:
                 continue
-            cells = [group.label.replace("|", "\\|"), key, meaning, _fmt_summary(describe(values)), f"{reference:g}"]
+            cells = [group.label.replace("|", "\\|"), key, meaning, fmt_summary(describe(values)), f"{reference:g}"]
             cells.append(verdict(values, reference))
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

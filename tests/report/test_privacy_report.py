@@ -12,7 +12,7 @@ from rhm_memo.report.figures import plot_privacy
 from rhm_memo.report.groups import Group
 from rhm_memo.report.privacy import privacy_statistics, privacy_table, regime_steps
 from rhm_memo.report.records import Run
-from rhm_memo.report.stats import _fmt_p
+from rhm_memo.report.stats import fmt_p
 
 STEPS = [1, 2, 4, 8, 16, 32]
 
@@ -52,9 +52,9 @@ def test_table_p_values_are_scipys_one_sample_and_paired_t_tests():
     table = privacy_table([Group("setting", runs)])
     rows = {line.split(" | ")[1]: line.split(" | ") for line in table.splitlines()[2:]}
     assert rows["exposure gradient@memorization"][2] == "4"
-    assert rows["exposure gradient@memorization"][5].rstrip(" |") == _fmt_p(stats.ttest_1samp(mem, 0).pvalue)
+    assert rows["exposure gradient@memorization"][5].rstrip(" |") == fmt_p(stats.ttest_1samp(mem, 0).pvalue)
     paired = stats.ttest_rel(mem, gen).pvalue
-    assert rows["exposure gradient: memorization − generalization"][5].rstrip(" |") == _fmt_p(paired)
+    assert rows["exposure gradient: memorization − generalization"][5].rstrip(" |") == fmt_p(paired)
     assert rows["auc_calibrated@memorization"][4] == "0.5"
     assert privacy_table([Group("none", [make([0.5], [])])]).startswith("_no run")
 
