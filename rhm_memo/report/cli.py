@@ -24,8 +24,9 @@ NULL_TEXT = (
 PRIVACY_TEXT = (
     "Membership inference (docs/concepts/privacy.md) in two regimes of each run: generalization (the last "
     "evaluation before the copy fraction reaches 0.01) and memorization (the first where it reaches 0.1). Exposure "
-    "gradient: the calibrated attack's AUC in the top log-p quintile minus the bottom one (> 0: prototypical strings "
-    "more exposed). Two-sided one-sample t-tests against the reference; the regimes' difference is paired."
+    "gradient: the calibrated attack's AUC in the most probable non-empty log-p quantile bin minus the least probable "
+    "one (> 0: prototypical strings more exposed). Two-sided one-sample t-tests against the reference; the "
+    "regimes' difference is paired."
 )
 COMPARISON_TEXT = (
     "Two-sided Welch's t-test and exact permutation test (difference of means, every relabelling; only when "

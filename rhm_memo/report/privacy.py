@@ -6,8 +6,10 @@ change between the generalization and the memorization regime? Per run:
 
 - **regimes**: *generalization* is the last evaluation before the copy fraction first reaches 0.01; *memorization*
   is the first evaluation whose copy fraction reaches 0.1 (claim 1's evaluation);
-- **exposure gradient**: the calibrated attack's AUC in the top log-p quantile bin minus its AUC in the bottom bin
-  (> 0: the prototypical strings are more exposed);
+- **exposure gradient**: the calibrated attack's AUC in the most probable non-empty log-p quantile bin minus its
+  AUC in the least probable one (> 0: the prototypical strings are more exposed). Non-empty: equal log p values
+  share a bin, so a grammar whose strings take few distinct log p values leaves bins empty (the regime-cpu
+  setting has two values, and 3 of its 5 quintile bins are empty);
 - also the Spearman correlation of the members' calibrated scores with log p, and the attacks' AUCs.
 
 Across runs: two-sided one-sample t-tests (against 0, or 0.5 for an AUC) and a paired t-test of the gradient's
@@ -63,8 +65,8 @@ def privacy_statistics(run: Run) -> dict[str, float]:
         record = by_step.get(step) if step is not None else None
         if record is None:
             continue
-        bins = record["by_quantile"]["auc_calibrated"]
-        if bins[0] is not None and bins[-1] is not None:
+        bins = [v for v in record["by_quantile"]["auc_calibrated"] if v is not None]  # the non-empty bins
+        if len(bins) >= 2:
             out[f"exposure gradient@{regime}"] = bins[-1] - bins[0]
         if record["spearman_calibrated_log_prob"] is not None:
             out[f"spearman(calibrated, log p)@{regime}"] = record["spearman_calibrated_log_prob"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,11 +60,19 @@ def load_run(run_dir: str | Path) -> Run:
             )
         if "monitor" not in record or "step" not in record:
             raise ValueError(f"{metrics}:{lineno}: a record needs 'monitor' and 'step'")
+        try:
+            step = int(record["step"])
+        except (TypeError, ValueError):
+            raise ValueError(f"{metrics}:{lineno}: 'step' must be an integer, got {record['step']!r}") from None
         if record["monitor"] in by_monitor:  # other monitors are not part of the report
-            by_monitor[record["monitor"]][int(record["step"])] = record  # a resumed run rewrites its steps
+            by_monitor[record["monitor"]][step] = record  # a resumed run rewrites its steps
     config = None
     if (path / CONFIG_FILE).is_file():
-        loaded = yaml.safe_load((path / CONFIG_FILE).read_text())
+        try:
+            loaded = yaml.safe_load((path / CONFIG_FILE).read_text())
+        except yaml.YAMLError as err:
+            text = " ".join(str(err).split())
+            raise ValueError(f"{path / CONFIG_FILE} is not valid YAML ({text})") from err
         config = loaded if isinstance(loaded, dict) else None
     return Run(
         name=_config_label(config) or path.resolve().name,
@@ -108,8 +117,11 @@ def _read_jsonl(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], bool]:
 def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
     if not path.is_file():
         return None
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as err:  # not an .npz archive, or a cut or corrupt one
+        raise ValueError(f"{path} is not a readable .npz file of the monitors ({type(err).__name__})") from err
     if "schema" in arrays and int(arrays["schema"]) != SCHEMA:
         raise ValueError(f"{path}: schema {int(arrays['schema'])} is not supported (this report reads {SCHEMA})")
     return arrays

@@ -40,8 +40,10 @@ def test_statistics_at_the_regimes_evaluations():
     assert out["spearman(calibrated, log p)@generalization"] == 0.2
     assert out["auc_loss − auc_grammar@memorization"] == pytest.approx(0.18)
     assert (out["step@generalization"], out["step@memorization"]) == (2, 16)
-    empty_bin = make([0, 0.005, 0.02, 0.05, 0.12], [privacy_record(2, [None, 0.7])])
-    assert "exposure gradient@generalization" not in privacy_statistics(empty_bin)
+    empty_bins = make([0, 0.005, 0.02, 0.05, 0.12], [privacy_record(2, [None, 0.7, None, 0.6, None])])
+    assert privacy_statistics(empty_bins)["exposure gradient@generalization"] == pytest.approx(-0.1)  # non-empty
+    one_bin = make([0, 0.005, 0.02, 0.05, 0.12], [privacy_record(2, [None, 0.7, None])])
+    assert "exposure gradient@generalization" not in privacy_statistics(one_bin)
 
 
 def test_table_p_values_are_scipys_one_sample_and_paired_t_tests():
