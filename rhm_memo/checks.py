@@ -11,6 +11,18 @@ def check_int(name: str, value: object, low: int) -> None:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
+def check_seed(name: str, value: object) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an integer (not a bool) that torch accepts as a seed."""
+    if not isinstance(value, int) or isinstance(value, bool) or not -(2**63) <= value < 2**64:
+        raise ValueError(f"{name} must be an integer seed (-2**63 .. 2**64 - 1), got {value!r}")
+
+
+def check_bool(name: str, value: object) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is ``True`` or ``False``."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
 def check_strings(
     strings: torch.Tensor, name: str, v: int | None = None, d: int | None = None, allow_empty: bool = False
 ) -> torch.Tensor:

@@ -147,14 +147,17 @@ class RHMCLI(LightningCLI):
             logger.init_args["resume"] = "allow"
 
 
-def cli_main(args: Sequence[str] | None = None, run: bool = True) -> RHMCLI:
-    """Run the training command line (``fit``, ``validate``, ``test``) on ``args`` (default: ``sys.argv``)."""
+def cli_main(args: Sequence[str] | None = None, run: bool = True, exit_on_error: bool = True) -> RHMCLI:
+    """Run the training command line (``fit``, ``validate``, ``test``, ``predict``) on ``args`` (default:
+    ``sys.argv``). ``exit_on_error=False``: a bad argument raises jsonargparse's ``ArgumentError`` (which
+    :func:`main` prints on one line) instead of printing the usage and the error and exiting."""
     return RHMCLI(
         DiffusionModule,
         RHMDataModule,
         save_config_callback=LogConfigCallback,
         save_config_kwargs={"config_filename": CONFIG_FILE},
         trainer_defaults={"logger": DEFAULT_LOGGER},
+        parser_kwargs={"exit_on_error": exit_on_error},
         args=args,
         run=run,
     )
@@ -214,7 +217,14 @@ def usage() -> str:
 
 
 #: Errors of bad input (arguments, configs, files): one line at the command line, the traceback with ``--debug``.
-USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, MisconfigurationException)
+USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    MisconfigurationException,
+    ArgumentError,
+)
 #: Set to 1 (or pass ``--debug``) to see the traceback of a user error.
 DEBUG_ENV = "RHM_MEMO_DEBUG"
 
@@ -242,13 +252,32 @@ _GENERIC = ("Not a valid", "Expected a", "Does not validate", "Subclass types", 
 def user_message(err: BaseException) -> str:
     """One line for a user error. When jsonargparse reports that a value fits none of a Union's types, the
     reason that names the problem (e.g. "num_samples must be an integer >= 1, got 0") is picked out of its
-    list of per-type errors."""
+    list of per-type errors; failing that, the first type's reason (the class given) after the key, e.g.
+    'Parser key "trainer.callbacks": Problem with given class_path '...PrivacyMonitor': Parser key "num_times":
+    Expected a <class 'int'>. Got value: a'."""
     text = str(err)
-    if "Union subtypes" in text and "Errors:" in text:
-        reasons = [line.strip()[2:] for line in text.split("Errors:", 1)[1].splitlines() if line.startswith("  - ")]
-        specific = [r for r in reasons if not r.startswith(_GENERIC)]
+    lines = text.splitlines()
+    at = next((i for i, line in enumerate(lines) if line.strip() == "Errors:"), None)
+    if "Union subtypes" in text and at is not None:
+        indent = len(lines[at]) - len(lines[at].lstrip()) + 2  # the items "- reason", continued deeper
+        reasons: list[list[str]] = []
+        for line in lines[at + 1 :]:
+            depth = len(line) - len(line.lstrip())
+            if depth == indent and line.lstrip().startswith("- "):
+                reasons.append([line.strip()[2:]])
+            elif depth > indent and reasons:
+                reasons[-1].append(line.strip())
+            else:
+                break
+        joined = [" ".join(r) for r in reasons]
+        specific = [r for r in joined if not r.startswith(_GENERIC)]
         if specific:
             return specific[0]
+        head = " ".join(line.strip() for line in lines[: next(i for i, x in enumerate(lines) if "Union" in x)])
+        if joined:
+            return f"{head} {joined[0]}".strip()
+    if isinstance(err, ArgumentError):
+        return _one_line(err)
     return " ".join(text.split()) or type(err).__name__
 
 
@@ -276,4 +305,7 @@ def _main(argv: list[str], from_command_line: bool) -> None:
         if code:
             raise SystemExit(code)
         return
-    cli_main(None if from_command_line else argv)  # LightningCLI reads sys.argv itself (no args-and-argv warning)
+    if not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        raise SystemExit(f"rhm-memo: error: unknown subcommand {argv[0]!r}; choose from {', '.join(COMMANDS)}")
+    # LightningCLI reads sys.argv itself (no args-and-argv warning); its parse errors come back as ArgumentError
+    cli_main(None if from_command_line else argv, exit_on_error=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
 
-from rhm_memo.checks import check_int
+from rhm_memo.checks import check_bool, check_int, check_seed
 from rhm_memo.files import atomic_write
 from rhm_memo.rhm import Grammar
 
@@ -150,6 +151,11 @@ class RHMDataModule(L.LightningDataModule):
             ("num_workers", num_workers, 0),
         ]:
             check_int(name, value, low)
+        check_seed("seed_rules", seed_rules)
+        check_seed("seed_data", seed_data)
+        check_bool("unique", unique)
+        if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+            raise ValueError(f"cache_dir must be a folder path or None, got {cache_dir!r}")
         self.grammar = Grammar(
             v,
             n,

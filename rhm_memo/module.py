@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from typing_extensions import override
 
-from rhm_memo.checks import check_int
+from rhm_memo.checks import check_bool, check_int, check_seed, check_strings
 from rhm_memo.diffusion import DiffusionProcess, UniformDiffusion
 from rhm_memo.models import Backbone, BackboneInputs, DiffusionTransformer
 
@@ -78,6 +78,9 @@ class DiffusionModule(L.LightningModule):
         for name, value in [("vocab_size", vocab_size), ("seq_len", seq_len), ("n_trajectories", n_trajectories),
                             ("val_windows", val_windows)]:  # fmt: skip
             check_int(name, value, 1)
+        check_seed("noise_seed", noise_seed)
+        check_seed("val_seed", val_seed)
+        check_bool("compile", compile)
         self.vocab_size, self.seq_len = vocab_size, seq_len
         self.process = process(vocab_size)
         self.net = net(
@@ -198,6 +201,8 @@ class DiffusionModule(L.LightningModule):
 
         ``generator``: a ``torch.Generator`` (CPU or the module's device) or an int seed (a CPU generator).
         """
+        check_int("num", num, 0)
+        check_int("batch_size", batch_size, 1)
         if isinstance(generator, int):
             generator = torch.Generator().manual_seed(generator)
         was_training = self.net.training
@@ -229,8 +234,12 @@ class DiffusionModule(L.LightningModule):
         generator).
         """
         check_int("batch_size", batch_size, 1)
+        x0 = check_strings(x0, "x0", d=self.seq_len, allow_empty=True)
         if isinstance(generator, int):
             generator = torch.Generator().manual_seed(generator)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            got = type(generator).__name__
+            raise ValueError(f"generator must be a torch.Generator, an int seed or None, got {got}")
         num_times = self.process.default_elbo_times() if num_times is None else num_times
         check_int("num_times", num_times, 1)
         limit = self.process.max_elbo_times()

@@ -19,7 +19,7 @@ from typing_extensions import override
 
 from rhm_memo import metrics as M
 from rhm_memo.callbacks.base import SamplingMonitor
-from rhm_memo.checks import check_int
+from rhm_memo.checks import check_bool, check_int
 from rhm_memo.runs import MEMORIZATION_FILE
 
 
@@ -74,11 +74,20 @@ class MemorizationMonitor(SamplingMonitor):
     ) -> None:
         super().__init__(num_samples, sample_steps, batch_size, per_octave, every_n_steps, at_end, use_ema, seed,
                          out_dir, start_step)  # fmt: skip
+        check_bool("near_copies", near_copies)
+        check_bool("wandb_tables", wandb_tables)
+        if near_copy_k is not None and (
+            not isinstance(near_copy_k, (list, tuple))
+            or any(not isinstance(k, int) or isinstance(k, bool) or k < 0 for k in near_copy_k)
+        ):
+            raise ValueError(f"near_copy_k must be a list of Hamming distances (integers >= 0), got {near_copy_k!r}")
+        check_int("bins", bins, 1)
         self.near_copies = near_copies
         self.near_copy_k = list(near_copy_k) if near_copy_k is not None else [1, 2]
         self.bins = bins
         check_int("null_draws", null_draws, 0)
-        if stop_at is not None and not (isinstance(stop_at, (int, float)) and 0 < stop_at <= 1):
+        fraction = isinstance(stop_at, (int, float)) and not isinstance(stop_at, bool) and 0 < stop_at <= 1
+        if stop_at is not None and not fraction:
             raise ValueError(f"stop_at must be a copy fraction in (0, 1] or None, got {stop_at!r}")
         self.stop_at = stop_at
         self.null_draws = null_draws

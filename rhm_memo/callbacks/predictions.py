@@ -19,7 +19,7 @@ from typing_extensions import override
 from rhm_memo.callbacks.memorization import MemorizationMonitor
 from rhm_memo.callbacks.records import RunRecords
 from rhm_memo.callbacks.substrings import SubstringMonitor
-from rhm_memo.checks import check_int
+from rhm_memo.checks import check_bool, check_int
 
 #: The file of the sampled strings in the output folder.
 SAMPLES_FILE = "samples.npz"
@@ -46,6 +46,8 @@ class PredictionEvaluator(BasePredictionWriter):
     ) -> None:
         super().__init__(write_interval="epoch")
         check_int("null_draws", null_draws, 0)
+        check_bool("evaluate", evaluate)
+        check_bool("near_copies", near_copies)
         self.out_dir = out_dir
         self.evaluate = evaluate
         self.null_draws = null_draws

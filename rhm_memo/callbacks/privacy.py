@@ -18,7 +18,7 @@ from typing_extensions import override
 from rhm_memo import metrics as M
 from rhm_memo.callbacks.base import ScheduledMonitor
 from rhm_memo.callbacks.ema import averaged_weights
-from rhm_memo.checks import check_int
+from rhm_memo.checks import check_bool, check_int, check_seed
 from rhm_memo.runs import PRIVACY_FILE
 
 
@@ -71,6 +71,8 @@ class PrivacyMonitor(ScheduledMonitor):
         check_int("num_times", num_times, 1)
         check_int("batch_size", batch_size, 1)
         check_int("bins", bins, 1)
+        check_bool("use_ema", use_ema)
+        check_seed("seed", seed)
         self.num_strings = num_strings
         self.num_times = num_times
         self._num_times = num_times  # the noise levels last used (a uniform process's T at most)

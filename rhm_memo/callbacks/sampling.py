@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from rhm_memo.callbacks.ema import averaged_weights
-from rhm_memo.checks import check_int
+from rhm_memo.checks import check_bool, check_int, check_seed
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,10 @@ class SampleSpec:
     def __post_init__(self) -> None:
         for name in ("num_samples", "batch_size"):
             check_int(name, getattr(self, name), 1)
+        if self.sample_steps is not None:
+            check_int("sample_steps", self.sample_steps, 1)
+        check_seed("seed", self.seed)
+        check_bool("use_ema", self.use_ema)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from rhm_memo.checks import check_int
+from rhm_memo.checks import check_bool, check_int
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class EvalSchedule:
         check_int("start_step", self.start_step, 1)
         if self.every_n_steps is not None:
             check_int("every_n_steps", self.every_n_steps, 1)
+        check_bool("at_end", self.at_end)
 
     def is_due(self, step: int) -> bool:
         """Whether ``step`` (optimizer steps done, >= 1) is an evaluation step."""
@@ -45,4 +46,5 @@ class EvalSchedule:
 
     def steps(self, max_step: int) -> list[int]:
         """All evaluation steps in 1..max_step (the end is added by the caller when ``at_end``)."""
+        check_int("max_step", max_step, 0)
         return [s for s in range(1, max_step + 1) if self.is_due(s)]

@@ -16,6 +16,7 @@ from typing_extensions import override
 
 from rhm_memo import metrics as M
 from rhm_memo.callbacks.base import SamplingMonitor
+from rhm_memo.checks import check_int
 
 
 class SubstringMonitor(SamplingMonitor):
@@ -58,6 +59,10 @@ class SubstringMonitor(SamplingMonitor):
     ) -> None:
         super().__init__(num_samples, sample_steps, batch_size, per_octave, every_n_steps, at_end, use_ema, seed,
                          out_dir, start_step)  # fmt: skip
+        check_int("top_blocks", top_blocks, 0)
+        check_int("max_true_blocks", max_true_blocks, 0)
+        if isinstance(top_fraction, bool) or not (isinstance(top_fraction, (int, float)) and 0 < top_fraction <= 1):
+            raise ValueError(f"top_fraction must be a number in (0, 1], got {top_fraction!r}")
         self.top_blocks = top_blocks
         self.max_true_blocks = max_true_blocks
         self.top_fraction = top_fraction

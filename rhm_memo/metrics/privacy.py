@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from rhm_memo.checks import check_int
 from rhm_memo.metrics.prototypicality import auc, fraction_by_quantile, spearman
 
 #: The false-positive rates at which the privacy literature reports an attack's true-positive rate.
@@ -40,7 +41,7 @@ def tpr_at_fpr(members: torch.Tensor, nonmembers: torch.Tensor, fpr: float) -> f
     """The highest true-positive rate of the rules "member iff score ≥ threshold" whose false-positive rate is at
     most ``fpr``. With N non-members, FPRs below 1/N leave only thresholds above every non-member (FPR 0)."""
     members, nonmembers = _check_scores(members, nonmembers)
-    if not (isinstance(fpr, float | int) and 0 <= fpr <= 1):
+    if isinstance(fpr, bool) or not (isinstance(fpr, float | int) and 0 <= fpr <= 1):
         raise ValueError(f"fpr must be a number in [0, 1], got {fpr!r}")
     allowed = math.floor(fpr * nonmembers.numel() + 1e-9)  # false positives allowed
     if allowed >= nonmembers.numel():
@@ -78,9 +79,14 @@ def membership_inference(
             f"{tuple(log_p_members.shape)} (members), {tuple(loss_nonmembers.shape)} and "
             f"{tuple(log_p_nonmembers.shape)} (non-members)"
         )
+    check_int("bins", bins, 1)
+    if isinstance(fprs, (str, bytes)) or not isinstance(fprs, Sequence):
+        raise ValueError(f"fprs must be a sequence of false-positive rates in [0, 1], got {fprs!r}")
     loss_score = (-loss_members, -loss_nonmembers)
     calibrated = (-loss_members - log_p_members, -loss_nonmembers - log_p_nonmembers)
     log_p = torch.cat([log_p_members, log_p_nonmembers])
+    if not bool(torch.isfinite(log_p).all()):
+        raise ValueError("the log-probabilities must be finite (strings the grammar can produce)")
     is_member = torch.cat([torch.ones_like(log_p_members, dtype=torch.bool),
                            torch.zeros_like(log_p_nonmembers, dtype=torch.bool)])  # fmt: skip
     edges = fraction_by_quantile(log_p, is_member, bins)["edges"]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
+from rhm_memo.checks import check_int
 from rhm_memo.metrics.index import check_strings
 from rhm_memo.metrics.memorization import NEVER
 from rhm_memo.metrics.substrings import block_keys, num_heights
@@ -73,8 +74,7 @@ def fraction_by_quantile(scores: torch.Tensor, positive: torch.Tensor, bins: int
     and ``fraction (bins,)``.
     """
     scores, positive = _check_pair(scores, positive)
-    if bins < 1:
-        raise ValueError(f"bins must be >= 1, got {bins}")
+    check_int("bins", bins, 1)
     finite = torch.isfinite(scores)
     if not finite.all():
         raise ValueError("scores must be finite for quantile binning")
@@ -105,10 +105,14 @@ def spearman(x: torch.Tensor, y: torch.Tensor) -> float:
 
     NaN if either side is constant.
     """
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise ValueError(f"x and y must be 1-d tensors, got {type(x).__name__} and {type(y).__name__}")
     if x.ndim != 1 or x.shape != y.shape or x.numel() == 0:
         raise ValueError(
             f"x and y must be equal-length non-empty 1-d tensors, got {tuple(x.shape)} and {tuple(y.shape)}"
         )
+    if bool(torch.isnan(x.double()).any() | torch.isnan(y.double()).any()):
+        raise ValueError("x and y must not contain NaN (NaN has no rank)")
     a, b = average_ranks(x.double()), average_ranks(y.double())
     a, b = a - a.mean(), b - b.mean()
     denom = (a.square().sum() * b.square().sum()).sqrt()

@@ -122,9 +122,10 @@ class DiffusionTransformer(Backbone):
             check_int(name, value, 1)
         if width % heads != 0:
             raise ValueError(f"width must be divisible by heads, got width={width}, heads={heads}")
-        if not mlp_ratio > 0 or round(width * mlp_ratio) < 1:
-            raise ValueError(f"mlp_ratio must be > 0 (and width * mlp_ratio >= 1), got {mlp_ratio!r}")
-        if not 0.0 <= dropout < 1.0:
+        real = isinstance(mlp_ratio, (int, float)) and not isinstance(mlp_ratio, bool)
+        if not real or not (0 < mlp_ratio < math.inf and round(width * mlp_ratio) >= 1):
+            raise ValueError(f"mlp_ratio must be a finite number > 0 (and width * mlp_ratio >= 1), got {mlp_ratio!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.width, self.depth, self.heads, self.mlp_ratio = width, depth, heads, mlp_ratio
 

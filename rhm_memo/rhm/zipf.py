@@ -7,6 +7,7 @@ paper's ``zipf_layer``. All probabilities are float64 tensors.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -21,8 +22,8 @@ def zipf_probs(m: int, exponent: float) -> torch.Tensor:
     """Zipf law over ``m`` ranked rules: ``p_k ∝ k**(-exponent)`` for k = 1..m (float64, shape ``(m,)``)."""
     if m < 1:
         raise ValueError(f"m must be >= 1, got m={m}")
-    if not math.isfinite(exponent) or exponent < 0:
-        raise ValueError(f"zipf_exponent must be a finite real >= 0, got {exponent}")
+    if not _real(exponent) or not math.isfinite(exponent) or exponent < 0:
+        raise ValueError(f"zipf_exponent must be a finite real >= 0, got {exponent!r}")
     weights = torch.arange(1, m + 1, dtype=torch.float64).pow(-float(exponent))
     return weights / weights.sum()
 
@@ -56,8 +57,8 @@ def level_rule_probs(
     A level may not be given both a Zipf law and an explicit array.
     """
     L = len(num_parents)
-    if not math.isfinite(zipf_exponent) or zipf_exponent < 0:
-        raise ValueError(f"zipf_exponent must be a finite real >= 0, got {zipf_exponent}")
+    if not _real(zipf_exponent) or not math.isfinite(zipf_exponent) or zipf_exponent < 0:
+        raise ValueError(f"zipf_exponent must be a finite real >= 0, got {zipf_exponent!r}")
     rule_probs = dict(rule_probs or {})
     for name, levels in [("zipf_levels", zipf_levels), ("rule_probs", rule_probs)]:
         for level in levels:
@@ -87,3 +88,8 @@ def root_prior_probs(n: int, root_prior: ProbSpec | None = None) -> torch.Tensor
     if root_prior is None:
         return torch.full((n,), 1.0 / n, dtype=torch.float64)
     return check_probs(root_prior, (n,), "root_prior")
+
+
+def _real(x: object) -> bool:
+    """Whether ``x`` is a real number (not a bool)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
