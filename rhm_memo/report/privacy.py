@@ -98,7 +98,9 @@ def privacy_table(groups: Sequence[Group]) -> str:
         for regime in REGIMES:
             steps = [s[f"step@{regime}"] for s in per_run if f"step@{regime}" in s]
             if steps:
-                rows.append(f"| {label} | step@{regime} | {len(steps)} | {fmt_summary(describe(steps))} | — | — |")
+                d = describe(steps)
+                spread = f" ± {d.sd:.0f}" if d.n > 1 else ""
+                rows.append(f"| {label} | step@{regime} | {d.n} | {d.mean:.0f}{spread} | — | — |")
     return "\n".join(rows) if len(rows) > 2 else "_no run has a privacy record at a regime's evaluation_"
 
 
