@@ -106,6 +106,13 @@ def _message(excinfo) -> str:
     return text.removeprefix("rhm-memo: error: ")
 
 
+def _cli_message(args: list[str]) -> str:
+    """The one-line message of ``rhm-memo SUBCOMMAND --config cfg.yaml ARGS...`` (``args`` = subcommand, ARGS)."""
+    with pytest.raises(SystemExit) as excinfo:
+        main([args[0], "--config", "cfg.yaml", *args[1:]])
+    return _message(excinfo)
+
+
 # ---------------------------------------------------------------------- rhm-memo fit: before the Trainer runs
 FIT_CASES = [
     # data
@@ -190,14 +197,6 @@ FIT_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("args", "pattern"), FIT_CASES, ids=[" ".join(a)[-60:] for a, _ in FIT_CASES])
-def test_bad_fit_input_gives_one_line_before_the_run(inputs, no_run, args, pattern):
-    with pytest.raises(SystemExit) as excinfo:
-        main(["fit", "--config", "cfg.yaml", *args])
-    message = _message(excinfo)
-    assert re.search(pattern, message.removesuffix(" (--debug shows the traceback)")), message
-
-
 # ---------------------------------------------------------------------- validate, test, predict: before the run
 RUN_CASES = [
     (["predict", "--data.predict_size", "0"], r"predict_size must be an integer >= 1, got 0"),
@@ -211,11 +210,13 @@ RUN_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("args", "pattern"), RUN_CASES, ids=[" ".join(a)[-60:] for a, _ in RUN_CASES])
-def test_bad_input_of_validate_test_predict_gives_one_line_before_the_run(inputs, no_run, args, pattern):
-    with pytest.raises(SystemExit) as excinfo:
-        main([args[0], "--config", "cfg.yaml", *args[1:]])
-    message = _message(excinfo)
+#: Every command-line case checked before the run: fit's (its subcommand added), then validate, test and predict's.
+BEFORE_RUN = [(["fit", *args], pattern) for args, pattern in FIT_CASES] + RUN_CASES
+
+
+@pytest.mark.parametrize(("args", "pattern"), BEFORE_RUN, ids=[" ".join(a)[-60:] for a, _ in BEFORE_RUN])
+def test_bad_input_gives_one_line_before_the_run(inputs, no_run, args, pattern):
+    message = _cli_message(args)
     assert re.search(pattern, message.removesuffix(" (--debug shows the traceback)")), message
 
 
@@ -230,9 +231,8 @@ SETUP_CASES = [
 
 @pytest.mark.parametrize(("args", "pattern"), SETUP_CASES, ids=[" ".join(a)[-60:] for a, _ in SETUP_CASES])
 def test_bad_input_found_at_setup_gives_one_line_before_any_step(inputs, no_training, args, pattern):
-    with pytest.raises(SystemExit) as excinfo:
-        main([args[0], "--config", "cfg.yaml", *args[1:]])
-    assert re.search(pattern, _message(excinfo)), _message(excinfo)
+    message = _cli_message(args)
+    assert re.search(pattern, message), message
 
 
 def test_debug_shows_the_traceback(inputs, no_run, monkeypatch):
