@@ -240,10 +240,7 @@ class DiffusionModule(L.LightningModule):
         if generator is not None and not isinstance(generator, torch.Generator):
             got = type(generator).__name__
             raise ValueError(f"generator must be a torch.Generator, an int seed or None, got {got}")
-        num_times = self.process.default_elbo_times() if num_times is None else num_times
-        check_int("num_times", num_times, 1)
-        limit = self.process.max_elbo_times()
-        num_times = num_times if limit is None else min(num_times, limit)
+        num_times = self.process.elbo_times(num_times)
         x0 = x0.to(self.device)
         per_call = max(1, batch_size // num_times)
         was_training = self.net.training

@@ -18,6 +18,7 @@ from typing_extensions import override
 from rhm_memo import metrics as M
 from rhm_memo.callbacks.base import ScheduledMonitor
 from rhm_memo.callbacks.ema import averaged_weights
+from rhm_memo.callbacks.sampling import evaluation_generator
 from rhm_memo.checks import check_bool, check_int, check_seed
 from rhm_memo.runs import PRIVACY_FILE
 
@@ -121,14 +122,12 @@ class PrivacyMonitor(ScheduledMonitor):
         """Every rank: the losses of its share of the strings; rank zero: the attacks, logged and recorded."""
         step = trainer.global_step
         self._last_step = step
-        generator = torch.Generator(device=pl_module.device)
-        generator.manual_seed(self.seed + 1_000_003 * step + 7919 * trainer.global_rank)
+        generator = evaluation_generator(pl_module.device, self.seed, step, trainer.global_rank)
+        self._num_times = pl_module.process.elbo_times(self.num_times)  # what is used: a uniform process's T at most
         start = time.perf_counter()
         with averaged_weights(trainer, pl_module, self.use_ema) as used_ema:
             with torch.inference_mode(), trainer.precision_plugin.forward_context():
-                local = pl_module.negative_elbo(self.local, self.num_times, generator, self.batch_size)
-        limit = pl_module.process.max_elbo_times()
-        self._num_times = self.num_times if limit is None else min(self.num_times, limit)  # what was used
+                local = pl_module.negative_elbo(self.local, self._num_times, generator, self.batch_size)
         losses = pl_module.all_gather(local).reshape(-1)[: self.num_total] if trainer.world_size > 1 else local
         seconds = time.perf_counter() - start
         if not trainer.is_global_zero:

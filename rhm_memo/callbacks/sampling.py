@@ -56,6 +56,13 @@ def forget_samples(trainer) -> None:
     _LAST.pop(trainer, None)
 
 
+def evaluation_generator(device: torch.device, seed: int, step: int, rank: int) -> torch.Generator:
+    """The generator of one rank's evaluation at ``step``: seeded from ``seed``, the step and the rank."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed + 1_000_003 * step + 7919 * rank)
+    return generator
+
+
 def monitor_samples(trainer, pl_module, spec: SampleSpec) -> Drawn:
     """All ranks' samples for this step, ``(B, d)`` on every rank, with the sampling seconds and EMA use.
 
@@ -72,8 +79,7 @@ def monitor_samples(trainer, pl_module, spec: SampleSpec) -> Drawn:
         return last
     world, rank = trainer.world_size, trainer.global_rank
     per_rank = -(-spec.num_samples // world)
-    generator = torch.Generator(device=pl_module.device)
-    generator.manual_seed(spec.seed + 1_000_003 * step + 7919 * rank)
+    generator = evaluation_generator(pl_module.device, spec.seed, step, rank)
     start = time.perf_counter()
     with averaged_weights(trainer, pl_module, spec.use_ema) as used_ema:
         with torch.inference_mode(), trainer.precision_plugin.forward_context():

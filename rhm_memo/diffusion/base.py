@@ -152,6 +152,14 @@ class DiffusionProcess(torch.nn.Module, ABC):
         """The most noise levels per string :meth:`negative_elbo` accepts (None: no limit)."""
         return None
 
+    def elbo_times(self, num_times: int | None) -> int:
+        """The noise levels to ask :meth:`negative_elbo` for: the default for None, lowered to the maximum (a
+        uniform process's T: every step once); ``ValueError`` unless an integer >= 1."""
+        num_times = self.default_elbo_times() if num_times is None else num_times
+        check_int("num_times", num_times, 1)
+        limit = self.max_elbo_times()
+        return num_times if limit is None else min(num_times, limit)
+
     @abstractmethod
     def sample(
         self,
