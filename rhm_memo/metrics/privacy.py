@@ -92,9 +92,10 @@ def membership_inference(
     edges = fraction_by_quantile(log_p, is_member, bins)["edges"]
     which = torch.searchsorted(edges[1:-1].contiguous(), log_p, right=True)
     score = torch.cat(calibrated)
-    per_bin = [attack_auc(score[(which == b) & is_member], score[(which == b) & ~is_member])
-               if bool(((which == b) & is_member).any()) and bool(((which == b) & ~is_member).any()) else math.nan
-               for b in range(bins)]  # fmt: skip
+    per_bin = []
+    for b in range(bins):
+        members_b, nonmembers_b = score[(which == b) & is_member], score[(which == b) & ~is_member]
+        per_bin.append(attack_auc(members_b, nonmembers_b) if members_b.numel() and nonmembers_b.numel() else math.nan)
     return {
         "auc_loss": attack_auc(*loss_score),
         "auc_calibrated": attack_auc(*calibrated),

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from rhm_memo.report.groups import group_runs, run_statistics
+from rhm_memo.report.privacy import REGIMES, exposure_by_bin
 from rhm_memo.report.records import TAUS, Run, copy_fractions, heights_of, num, onsets, optional, series
 
 _TAU_MARKERS = ("v", "D", "^", "s", "P")
@@ -267,8 +268,6 @@ def plot_privacy(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
     loss attack dotted) next to the copy fraction (right axis, grey). Right: the calibrated attack's AUC per log-p
     quantile bin in the generalization and the memorization regime (docs/reproduction.md); [] without privacy
     records."""
-    from rhm_memo.report.privacy import REGIMES, exposure_by_bin
-
     runs_with = [run for run in runs if run.privacy]
     if not runs_with:
         return []
