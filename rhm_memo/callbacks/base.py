@@ -43,14 +43,18 @@ class ScheduledMonitor(L.Callback):
 
     @override
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if stage != "fit":
-            return
+        if stage == "fit":
+            self.attach(trainer, self.out_dir)
+
+    def attach(self, trainer: L.Trainer, out_dir: str | None) -> None:
+        """Bind to the trainer's data module and prepare (every rank); keep records in ``out_dir`` (None: the run
+        directory, found with a collective, so every rank must call this) on rank zero."""
         dm = trainer.datamodule
         if dm is None or not hasattr(dm, "grammar"):
             raise ValueError(f"{type(self).__name__} needs an RHMDataModule (trainer.fit(..., datamodule=...))")
         self.dm = dm  # Lightning sets the data module up before the callbacks' setup
         self.prepare(trainer)
-        run_dir = self.out_dir or run_directory(trainer)  # on every rank: trainer.log_dir is a collective
+        run_dir = out_dir or run_directory(trainer)  # on every rank: trainer.log_dir is a collective
         if trainer.is_global_zero:
             self.records = RunRecords(run_dir) if run_dir is not None else None
             self.prepare_rank_zero(trainer)

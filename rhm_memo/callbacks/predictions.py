@@ -91,10 +91,7 @@ class PredictionEvaluator(BasePredictionWriter):
             SubstringMonitor(num_samples=num, out_dir=str(folder)),
         ]  # fmt: skip
         for monitor in monitors:
-            monitor.dm = trainer.datamodule
-            monitor.prepare(trainer)
-            monitor.records = RunRecords(folder)
-            monitor.prepare_rank_zero(trainer)
+            monitor.attach(trainer, str(folder))  # rank zero only: the folder is given, no collective
             start = time.perf_counter()
             record = monitor.compute(samples, step)
             record |= {"seconds_sampling": None, "seconds_metrics": time.perf_counter() - start, "ema": ema}
