@@ -166,6 +166,13 @@ def instantiate(paths: list[Path], tmp_path: Path):
         return cli_main([*args, *SHRINK, f"--trainer.default_root_dir={tmp_path}"], run=False)
 
 
+def folder_base(path: Path) -> list[Path]:
+    """The overlay's folder's own ``base.yaml`` (an overlay that its siblings are layered after, as in
+    configs/regime-cpu/), unless ``path`` is that file: ``[base.yaml]`` or ``[]``."""
+    shared = path.parent / "base.yaml"
+    return [shared] if shared.is_file() and shared != path and not is_full(load(shared)) else []
+
+
 def _case_id(case: tuple[Path, Path | None]) -> str:
     """``paper/variations/iid.yaml+paper/unet.yaml``-style test ids."""
     path, base = case
@@ -181,7 +188,7 @@ def test_every_config_parses_and_instantiates(case, tmp_path):
     module. Sweep files (top-level `method:`/`parameters:`) are W&B sweeps, checked in tests/test_grid.py.
     """
     path, base = case
-    paths = [path] if base is None else [base, path]
+    paths = [path] if base is None else [base, *folder_base(path), path]
     cli = instantiate(paths, tmp_path)
     assert cli.model.vocab_size == cli.datamodule.vocab_size
     assert cli.model.seq_len == cli.datamodule.seq_len
