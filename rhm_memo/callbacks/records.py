@@ -30,14 +30,14 @@ def run_directory(trainer) -> str | None:
     return trainer.log_dir
 
 
-def _plain(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     """JSON-able value: tensors and arrays to lists, NaN/inf to None, dict keys to str."""
     if hasattr(value, "tolist"):
         value = value.tolist()
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -75,7 +75,7 @@ class RunRecords:
         A last line cut short by a crash (no final newline) is dropped first, so a resumed run never glues
         its first record onto a partial one.
         """
-        line = json.dumps(_plain({"schema": SCHEMA, **record}), allow_nan=False)
+        line = json.dumps(json_ready({"schema": SCHEMA, **record}), allow_nan=False)
         path = self.dir / METRICS_FILE
         if path.exists() and path.stat().st_size:
             with open(path, "rb+") as f:

@@ -109,7 +109,8 @@ SECTIONS = (
             "Blocks of height h of the generated strings that occur at the same position in a training string, "
             "next to the same fraction for held-out strings (what a model that memorizes nothing reaches)."),
     Section("slop", "Slop and KL per height",
-            "Claim 4: the slop index (over-production of the most common training blocks) and the KL of the "
+            "Claim 4: the slop index (over-production of the most common training blocks) next to a perfect "
+            "generalizer's (below 1: the top decile is chosen from the training sample), and the KL of the "
             "generated block frequencies from the training and the true ones, per height."),
     Section("validity", "Validity per height",
             "The fraction of generated strings (and of their blocks) that the grammar can derive at height h; "
@@ -146,6 +147,8 @@ PANELS = (
           ("memorization/block_copies_h{h}", "memorization/block_copies_test_h{h}"), per_height=True),
     Panel("partial", "block copies at any position, per height", ("memorization/block_copies_pooled_h{h}",)),
     Panel("slop", "slop index per height", ("substrings/slop_index_h{h}",)),
+    Panel("slop", "slop index at height {h} vs a perfect generalizer's",
+          ("substrings/slop_index_h{h}", "substrings/slop_index_null_h{h}"), per_height=True),
     Panel("slop", "KL(generated ‖ training) per height", ("substrings/kl_gen_train_h{h}",), log_y=True),
     Panel("slop", "KL(generated ‖ true) per height", ("substrings/kl_gen_true_h{h}",), log_y=True),
     Panel("slop", "generated block mass outside the training blocks", ("substrings/gen_mass_outside_train_h{h}",)),

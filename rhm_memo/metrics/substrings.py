@@ -247,7 +247,13 @@ def top_blocks(freq: BlockFrequencies, k: int) -> list[dict[str, Any]]:
 
 
 def frequency_summary(freq: BlockFrequencies, top_fraction: float = 0.1) -> dict[str, float]:
-    """KL(gen‖train), KL(gen‖true), entropies and the slop index of one height (NaN where undefined)."""
+    """KL(gen‖train), KL(gen‖true), entropies and the slop index of one height (NaN where undefined).
+
+    With the grammar's truth, also ``slop_index_null``: the slop index a sampler of the grammar (a perfect
+    generalizer) has in expectation, ``slop_index(f_true, f_train)``. Exact, since the index is linear in
+    ``f_gen`` for a fixed training set and the sampler's expected block frequencies are ``f_true``; below 1,
+    because the top decile is the blocks that the training sample over-represents.
+    """
     kl_train, outside_train = kl_on_support(freq.f_gen, freq.f_train)
     out = {
         "kl_gen_train": kl_train,
@@ -260,4 +266,5 @@ def frequency_summary(freq: BlockFrequencies, top_fraction: float = 0.1) -> dict
         kl_true, outside_true = kl_on_support(freq.f_gen, freq.f_true)
         out["kl_gen_true"] = kl_true
         out["gen_mass_outside_true"] = outside_true
+        out["slop_index_null"] = slop_index(freq.f_true, freq.f_train, top_fraction)
     return out

@@ -11,10 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from rhm_memo.report.records import TAUS, Run, heights_of, num, onsets, optional, series
+from rhm_memo.report.records import TAUS, Run, copy_fractions, heights_of, num, onsets, optional, series
 
 #: The relative onset: the copy fraction reaching this many times the grammar sampler's copy fraction M.
 CHANCE_MULTIPLE = 10
+
+#: The copy fraction from which a run copies: with ``TAUS[0]``, the bounds of the intermediate regime (claim 4).
+COPYING_FROM = 0.01
 
 #: Config keys that may differ between replicates of one setting: the seeds, and where and how the run is logged.
 REPLICATE_KEYS = ("seed_everything", "data.seed_data", "data.cache_dir", "trainer.logger", "trainer.default_root_dir",
@@ -97,10 +100,12 @@ def run_statistics(run: Run, taus: Sequence[float] = TAUS) -> dict[str, float | 
     last evaluation); ``auc_ever@τ`` is ``auc_ever`` at the first evaluation whose copy fraction reaches
     ``taus[0]`` (which training strings are memorized first); ``onset 10·M`` is the step at which the copy
     fraction reaches ``CHANCE_MULTIPLE`` times what a perfect generalizer copies (M, from the records' null
-    model): the onset relative to chance; ``slop peak h`` is the largest slop index over
-    the evaluations. Next to each, where the records hold the null model (docs/concepts/null.md): ``M`` (the
-    grammar sampler's copy fraction), ``excess copy fraction``, each AUC's ``null`` mean and ``− null``, the
-    observed AUC minus the null mean of the same evaluation.
+    model): the onset relative to chance; ``slop peak h`` is the largest slop index over the evaluations;
+    ``slop@intermediate h`` and ``slop − null@intermediate h`` are the means, over the evaluations of
+    :func:`intermediate_steps`, of the slop index and of its excess over a perfect generalizer's (claim 4).
+    Next to each, where the records hold the null model (docs/concepts/null.md): ``M`` (the grammar sampler's
+    copy fraction), ``excess copy fraction``, each AUC's ``null`` mean and ``− null``, the observed AUC minus
+    the null mean of the same evaluation.
     """
     last = run.memorization[-1] if run.memorization else {}
     stats: dict[str, float | None] = {f"onset τ={t:g}": o for t, o in zip(taus, onsets(run, taus))}
@@ -117,11 +122,34 @@ def run_statistics(run: Run, taus: Sequence[float] = TAUS) -> dict[str, float | 
         have = stats[name] is not None and stats[f"{name} null"] is not None
         stats[f"{name} − null"] = stats[name] - stats[f"{name} null"] if have else None
     stats["spearman"] = optional(last.get("spearman_first_step"))
+    window = intermediate_steps(run, taus[0])
     for h in heights_of([r.get("heights", {}) for r in run.substrings]):
-        _, slop = series(run.substrings, lambda r, h=h: r["heights"][h]["slop_index"])
+        steps, slop = series(run.substrings, lambda r, h=h: r["heights"][h]["slop_index"])
+        _, null = series(run.substrings, lambda r, h=h: r["heights"][h]["slop_index_null"])
         stats[f"slop h={h}"] = optional(slop[-1]) if slop.size else None
         stats[f"slop peak h={h}"] = float(np.nanmax(slop)) if np.isfinite(slop).any() else None
+        inside = np.isin(steps, window)
+        stats[f"slop@intermediate h={h}"] = _mean(slop[inside])
+        stats[f"slop − null@intermediate h={h}"] = _mean((slop - null)[inside])
     return stats
+
+
+def intermediate_steps(run: Run, tau: float = TAUS[0]) -> list[float]:
+    """The steps of the intermediate regime (claim 4): the evaluations from the first whose copy fraction reaches
+    ``COPYING_FROM`` up to, not including, the first that reaches ``tau``; the first alone where that is the same
+    evaluation; none where the copy fraction never reaches ``COPYING_FROM``."""
+    steps, fraction = copy_fractions(run)
+    start = int(np.argmax(fraction >= COPYING_FROM)) if (fraction >= COPYING_FROM).any() else None
+    if start is None:
+        return []
+    end = start + int(np.argmax(fraction[start:] >= tau)) if (fraction[start:] >= tau).any() else len(steps)
+    return steps[start : max(end, start + 1)].tolist()
+
+
+def _mean(values: np.ndarray) -> float | None:
+    """The mean of the finite values (None if there are none: no evaluation, or an undefined index)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None
 
 
 def _null(record: dict[str, Any], key: str, field: str | None = None) -> float | None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from rhm_memo.report.groups import Group, group_runs
 from rhm_memo.report.privacy import privacy_table
 from rhm_memo.report.records import Run, load_runs
-from rhm_memo.report.stats import comparison_table, null_table, verdict_table
+from rhm_memo.report.stats import comparison_table, null_table, slop_rows, verdict_table
 from rhm_memo.report.tables import group_table, memorization_table, slop_table, summary_table
 
 
@@ -55,6 +55,7 @@ def compute_table(runs: list[Run]) -> str:
 TABLES: dict[str, Callable[[list[Run]], str]] = {
     "null": lambda runs: null_table(group_runs(runs)),
     "verdicts": lambda runs: verdict_table(group_runs(runs)),
+    "slop-verdicts": lambda runs: verdict_table(groups := group_runs(runs), slop_rows(groups)),
     "comparison": lambda runs: comparison_table(group_runs(runs)),
     "seeds": lambda runs: group_table(group_runs(runs)),
     "memorization": _per_group(memorization_table),

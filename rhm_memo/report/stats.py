@@ -178,6 +178,23 @@ CLAIM1_ROWS = (
 )
 
 
+def slop_rows(groups: Sequence[Group]) -> list[tuple[str, float, str]]:
+    """Claim 4's rows of the verdict table, per height whose slop index is defined in some run: the intermediate
+    regime's slop index minus its null (against 0, pre-registered), and the slop index itself (against 1)."""
+    keys = {k for g in groups for run in g.runs for k, v in run_statistics(run).items() if v is not None}
+    heights = sorted({k.rsplit("=", 1)[1] for k in keys if k.startswith("slop@intermediate h=")}, key=int)
+    arities = {((run.config or {}).get("data") or {}).get("s") for g in groups for run in g.runs}
+    s = arities.pop() if len(arities) == 1 else None  # blocks of height h hold s**h tokens
+    rows = []
+    for h in heights:
+        size = f"{s ** int(h)}-token blocks" if isinstance(s, int) else f"height-{h} blocks"
+        rows.append((f"slop − null@intermediate h={h}", 0.0,
+                     f"{size} over-produced beyond a perfect generalizer (pre-registered)"))  # fmt: skip
+    for h in heights:
+        rows.append((f"slop@intermediate h={h}", 1.0, "the same without the null"))
+    return rows
+
+
 def verdict_table(groups: Sequence[Group], rows: Sequence[tuple[str, float, str]] = CLAIM1_ROWS) -> str:
     """Per setting and statistic: n, mean ± sd [95% CI], the reference, and the verdict of :func:`verdict`."""
     header = ["setting", "statistic", "above the reference means", "mean ± sd [95% CI]", "reference", "verdict"]

@@ -35,7 +35,7 @@ SUBSTRING_KEYS = COMMON_KEYS | {
     "heights", "top_blocks", "rule_usage_gen", "rule_usage_train", "seconds_metrics", "seconds_sampling", "ema",
 }  # fmt: skip
 HEIGHT_KEYS = {"kl_gen_train", "gen_mass_outside_train", "entropy_gen", "entropy_train", "slop_index",
-               "kl_gen_true", "gen_mass_outside_true"}  # fmt: skip
+               "kl_gen_true", "gen_mass_outside_true", "slop_index_null"}  # fmt: skip
 
 
 def tiny_data(**overrides: Any) -> RHMDataModule:

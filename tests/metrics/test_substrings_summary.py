@@ -240,6 +240,7 @@ def test_frequency_summary_keys_and_values():
         "slop_index",
         "kl_gen_true",
         "gen_mass_outside_true",
+        "slop_index_null",
     }
     assert out["kl_gen_train"] == kl_on_support(freq.f_gen, freq.f_train)[0]
     assert out["gen_mass_outside_train"] == kl_on_support(freq.f_gen, freq.f_train)[1]
@@ -247,6 +248,7 @@ def test_frequency_summary_keys_and_values():
     assert out["gen_mass_outside_true"] == kl_on_support(freq.f_gen, freq.f_true)[1]
     assert out["entropy_gen"] == entropy(freq.f_gen) and out["entropy_train"] == entropy(freq.f_train)
     assert out["slop_index"] == slop_index(freq.f_gen, freq.f_train, 0.2)
+    assert out["slop_index_null"] == slop_index(freq.f_true, freq.f_train, 0.2)
     no_truth = frequency_summary(block_frequencies(gen, train, 2, 2, 3))
     assert set(no_truth) == {"kl_gen_train", "gen_mass_outside_train", "entropy_gen", "entropy_train", "slop_index"}
 
@@ -263,6 +265,10 @@ def brute_summary(gen, train, s, h, num, den, truth=None):
     out["slop_index"] = brute_slop([f_gen.get(b, 0.0) for b in union], [f_train.get(b, 0.0) for b in union], num, den)
     if truth is not None:
         out["kl_gen_true"], out["gen_mass_outside_true"] = python_kl_on_support(f_gen, truth)
+        # a perfect generalizer's expected f_gen is the truth; the index is linear in f_gen for a fixed top set
+        out["slop_index_null"] = brute_slop(
+            [truth.get(b, 0.0) for b in union], [f_train.get(b, 0.0) for b in union], num, den
+        )
     return out
 
 
@@ -288,7 +294,7 @@ def test_frequency_summary_matches_counter(name, num, den):
         for key, value in expected.items():
             assert same(got[key], value) or got[key] == pytest.approx(value, abs=1e-13), (h, key)
         no_truth = frequency_summary(block_frequencies(gen, train, h, g.s, g.v), num / den)
-        assert set(no_truth) == set(expected) - {"kl_gen_true", "gen_mass_outside_true"}
+        assert set(no_truth) == set(expected) - {"kl_gen_true", "gen_mass_outside_true", "slop_index_null"}
 
 
 @pytest.mark.parametrize("name", ["v3s2L3", "v6s2L4", "v7s2L5-multiword"])
@@ -318,3 +324,22 @@ def test_frequency_summary_matches_counter_random_strings(name):
 def test_unnormalised_inputs_are_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("name", ["v3n2m2s2L3", "zipf-v3n2m3s2L2"])
+def test_slop_index_null_is_the_mean_over_grammar_samplers(name):
+    """slop_index_null is what a perfect generalizer scores on average: the mean slop index of many generated sets
+    drawn from the grammar itself (Monte Carlo, 400 sets of 64) lies within 4 standard errors of it, and it is
+    below 1 where the top decile is chosen from a finite training sample."""
+    g = GRAMMARS[name]()
+    train = g.sample(30, 7)
+    for h in range(1, g.L):
+        bp = g.block_probabilities(h)
+        null = frequency_summary(block_frequencies(train, train, h, g.s, g.v, bp.values, bp.probs))["slop_index_null"]
+        draws = [
+            frequency_summary(block_frequencies(g.sample(64, 100 + i), train, h, g.s, g.v))["slop_index"]
+            for i in range(400)
+        ]
+        mean = sum(draws) / len(draws)
+        se = math.sqrt(sum((d - mean) ** 2 for d in draws) / (len(draws) - 1) / len(draws))
+        assert abs(mean - null) < 4 * se + 1e-12, (h, mean, null, se)
