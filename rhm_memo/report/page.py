@@ -23,7 +23,7 @@ from pathlib import Path
 from rhm_memo.report.groups import Group, group_runs
 from rhm_memo.report.privacy import privacy_table
 from rhm_memo.report.records import Run, load_runs
-from rhm_memo.report.stats import comparison_table, null_table, slop_rows, verdict_table
+from rhm_memo.report.stats import comparison_table, contrast_table, null_table, slop_rows, verdict_table
 from rhm_memo.report.tables import group_table, memorization_table, slop_table, summary_table
 
 
@@ -65,6 +65,9 @@ TABLES: dict[str, Callable[[list[Run]], str]] = {
     "compute": compute_table,
 }
 
+#: The tables that compare two settings, each from the runs of its two globs: ``contrast GLOB_A GLOB_B``.
+CONTRASTS: dict[str, Callable[[str, list[Run], str, list[Run]], str]] = {"contrast": contrast_table}
+
 BLOCK = re.compile(r"(<!-- generated: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 
 
@@ -77,8 +80,18 @@ def _finished(run_dir: Path) -> bool:
 def render_block(spec: str) -> str:
     """The markdown of one block: ``spec`` is ``TABLE GLOB [GLOB ...]``."""
     name, *patterns = spec.split()
+    if name in CONTRASTS:
+        if len(patterns) != 2:
+            raise ValueError(f"a {name} block needs '{name} GLOB_A GLOB_B' (one glob per setting), got {spec!r}")
+        arms = [sorted(d for d in glob.glob(p) if _finished(Path(d))) for p in patterns]
+        missing = [p for p, dirs in zip(patterns, arms) if not dirs]
+        if missing:
+            return f"*No finished runs match {' '.join(missing)} yet.*"
+        labels = [Path(p).name for p in patterns]
+        return CONTRASTS[name](labels[0], load_runs(arms[0]), labels[1], load_runs(arms[1]))
     if name not in TABLES or not patterns:
-        raise ValueError(f"a generated block needs 'TABLE GLOB...' with TABLE in {sorted(TABLES)}, got {spec!r}")
+        known = sorted([*TABLES, *CONTRASTS])
+        raise ValueError(f"a generated block needs 'TABLE GLOB...' with TABLE in {known}, got {spec!r}")
     dirs = sorted({d for p in patterns for d in glob.glob(p) if _finished(Path(d))})
     if not dirs:
         return f"*No finished runs match {' '.join(patterns)} yet.*"

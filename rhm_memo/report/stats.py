@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rhm_memo.report.groups import CHANCE_MULTIPLE, Group, run_statistics
-from rhm_memo.report.records import TAUS
+from rhm_memo.report.records import TAUS, Run
 from rhm_memo.report.tables import fmt
 
 #: The largest group size for which the permutation test enumerates every relabelling exactly.
@@ -70,9 +70,10 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
 
 def permutation_p(a: Sequence[float], b: Sequence[float]) -> float:
     """Two-sided p-value of the exact permutation test of the difference of means (every relabelling of the
-    pooled values); NaN when either sample is empty or larger than ``EXACT_PERMUTATION_MAX``."""
+    pooled values); NaN when either sample has fewer than 2 values (scipy's test needs 2) or more than
+    ``EXACT_PERMUTATION_MAX``."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if not x.size or not y.size or max(x.size, y.size) > EXACT_PERMUTATION_MAX:
+    if min(x.size, y.size) < 2 or max(x.size, y.size) > EXACT_PERMUTATION_MAX:
         return math.nan
     # |difference| with alternative="greater": the share of relabellings at least as extreme as observed. scipy's
     # "two-sided" doubles the smaller one-sided p, which differs when the sizes differ (an asymmetric null).
@@ -157,16 +158,60 @@ def verdict(values: Sequence[float], reference: float, alpha: float = 0.05) -> s
     """Words for a claim that the mean of ``values`` exceeds ``reference``, from the two-sided one-sample t-test:
     "reproduced" (p < alpha, above), "opposite" (p < alpha, below), "consistent but not significant" (above,
     p ≥ alpha), "not reproduced" (at or below, p ≥ alpha); each with p and n."""
-    n = len(values)
-    p = one_sample_p(values, reference)
+    return _words(one_sample_p(values, reference), float(np.mean(values)) > reference, f"n = {len(values)}", alpha)
+
+
+def _words(p: float, above: bool, n: str, alpha: float) -> str:
     if math.isnan(p):
-        return f"undecided (n = {n})"
-    above = float(np.mean(values)) > reference
+        return f"undecided ({n})"
     if p < alpha:
         word = "reproduced" if above else "opposite"
     else:
         word = "consistent but not significant" if above else "not reproduced"
-    return f"{word} (p = {fmt_p(p)}, n = {n})"
+    return f"{word} (p = {fmt_p(p)}, {n})"
+
+
+def welch_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """The Welch confidence interval of mean(b) − mean(a) (NaN unless both samples have n ≥ 2 and some spread)."""
+    if math.isnan(welch_p(a, b)):
+        return math.nan, math.nan
+    result = _scipy_stats().ttest_ind(np.asarray(b, float), np.asarray(a, float), equal_var=False)
+    ci = result.confidence_interval(level)
+    return float(ci.low), float(ci.high)
+
+
+#: The statistics of a contrast between two settings: (statistic, what it is in the test).
+CONTRASTED = (
+    (f"onset τ={TAUS[0]:g}", "pre-registered"),
+    (f"onset {CHANCE_MULTIPLE}·M", "relative to chance; not a test of the claim"),
+)
+
+
+def contrast_table(label_a: str, runs_a: Sequence[Run], label_b: str, runs_b: Sequence[Run],
+                   keys: Sequence[tuple[str, str]] = CONTRASTED, alpha: float = 0.05) -> str:  # fmt: skip
+    """A claim that setting B's statistic exceeds setting A's (e.g. B memorizes later): per statistic, the runs of
+    each that have it out of all, their means, B − A with Welch's 95% CI, Welch's two-sided p, the exact
+    permutation p, and the words of :func:`verdict` from Welch's p."""
+    header = ["statistic", "role", f"A: {label_a}", f"B: {label_b}", "B − A [95% CI]", "Welch p", "permutation p",
+              "B above A"]  # fmt: skip
+    lines = ["| " + " | ".join(h.replace("|", "\\|") for h in header) + " |", "|" + "---|" * len(header)]
+    stats_a, stats_b = [run_statistics(r) for r in runs_a], [run_statistics(r) for r in runs_b]
+    for key, role in keys:
+        x = [v for v in (st.get(key) for st in stats_a) if v is not None]
+        y = [v for v in (st.get(key) for st in stats_b) if v is not None]
+        if not x or not y:
+            continue
+        digits = 0 if key.startswith("onset") else 3
+        low, high = welch_ci(x, y)
+        diff = fmt(float(np.mean(y) - np.mean(x)), digits)
+        interval = f"{diff} [{fmt(low, digits)}, {fmt(high, digits)}]" if not math.isnan(low) else diff
+        p = welch_p(x, y)
+        n = f"n = {len(x)}/{len(stats_a)} + {len(y)}/{len(stats_b)}"
+        cells = [key, role, f"{fmt(float(np.mean(x)), digits)} ({len(x)}/{len(stats_a)})",
+                 f"{fmt(float(np.mean(y)), digits)} ({len(y)}/{len(stats_b)})", interval, fmt_p(p),
+                 fmt_p(permutation_p(x, y)), _words(p, float(np.mean(y)) > float(np.mean(x)), n, alpha)]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 #: The claim-1 statistics of the verdict table: (statistic, reference, what a value above it means).

@@ -95,6 +95,7 @@ def substrings_record(step, slop):
             "slop_index": slop * int(h),
             "kl_gen_true": 0.3,
             "gen_mass_outside_true": 0.0,
+            "slop_index_null": 0.9,
         }
         for h in HEIGHTS
     }

@@ -129,6 +129,7 @@ def test_permutation_p_enumerates_every_relabelling(a, b):
 def test_permutation_p_nan_beyond_exact_size():
     big = [0.1 * i for i in range(EXACT_PERMUTATION_MAX + 1)]
     assert math.isnan(permutation_p(big, [0.2, 0.3])) and math.isnan(permutation_p([], [0.2, 0.3]))
+    assert math.isnan(permutation_p([0.1], [0.2, 0.3]))  # scipy needs two values per sample
 
 
 # ---------------------------------------------------------------------------------------------------------- tables

@@ -1,0 +1,128 @@
+"""Claims 2-4 in the report: the intermediate regime and the slop statistics (claim 4), and the contrast of two
+settings (claims 2 and 3), against hand-worked windows and plain-Python statistics."""
+
+import json
+import math
+
+import pytest
+from test_report import make_run, memorization_record, substrings_record
+from test_stats import mean_var, ref_permutation, ref_welch, rows, t_two_sided
+
+from rhm_memo.report import load_runs
+from rhm_memo.report.groups import intermediate_steps, run_statistics
+from rhm_memo.report.page import render_block
+from rhm_memo.report.stats import contrast_table, slop_rows, welch_ci
+
+STEPS = [2**k for k in range(1, 10)]  # 2 .. 512
+
+
+def run_with(tmp_path, name, fractions, slops=None, nulls=None, s=2):
+    """A run whose memorization and substrings records share STEPS; slop (h = "1") and its null per step."""
+    path = make_run(tmp_path / name, substrings=False, truncated=False, privacy=False, data={"L": 2, "s": s})
+    records = []
+    for i, (step, fraction) in enumerate(zip(STEPS, fractions)):
+        records.append(memorization_record(step, fraction))
+        if slops is not None:
+            sub = substrings_record(step, 1.0)
+            sub["heights"] = {"1": {**sub["heights"]["1"], "slop_index": slops[i], "slop_index_null": nulls[i]}}
+            records.append(sub)
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fractions", "window"),
+    [
+        ([0.0, 0.005, 0.01, 0.05, 0.09, 0.1, 0.3, 0.5, 0.6], [8, 16, 32]),  # 0.01 and 0.1 reached exactly
+        ([0.0, 0.02, 0.004, 0.08, 0.2, 0.3, 0.4, 0.5, 0.6], [4, 8, 16]),  # a dip below 0.01 stays in the window
+        ([0.0, 0.0, 0.0, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6], [16]),  # past 0.1 at once: that evaluation alone
+        ([0.0, 0.0, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08], [8, 16, 32, 64, 128, 256, 512]),  # never 0.1
+        ([0.0] * 9, []),  # never copies
+    ],
+)
+def test_intermediate_steps(tmp_path, fractions, window):
+    (run,) = load_runs([run_with(tmp_path, "r", fractions)])
+    assert intermediate_steps(run) == window
+
+
+def test_slop_statistics_average_the_window(tmp_path):
+    """The window [8, 16, 32]: slop and slop − null averaged there; an undefined index (None) is skipped."""
+    fractions = [0.0, 0.005, 0.01, 0.05, 0.09, 0.1, 0.3, 0.5, 0.6]
+    slops = [0.5, 0.6, 1.1, None, 1.4, 2.0, 2.0, 2.0, 2.0]
+    nulls = [0.8, 0.8, 0.8, 0.8, 0.9, 0.8, 0.8, 0.8, 0.8]
+    (run,) = load_runs([run_with(tmp_path, "r", fractions, slops, nulls)])
+    stats = run_statistics(run)
+    assert stats["slop@intermediate h=1"] == pytest.approx((1.1 + 1.4) / 2)
+    assert stats["slop − null@intermediate h=1"] == pytest.approx((0.3 + 0.5) / 2)
+    assert stats["slop h=1"] == 2.0  # the last evaluation, unchanged
+    (silent,) = load_runs([run_with(tmp_path, "q", [0.0] * 9, [1.0] * 9, [0.8] * 9)])
+    assert run_statistics(silent)["slop − null@intermediate h=1"] is None
+
+
+def test_slop_rows_name_block_sizes(tmp_path):
+    fractions = [0.0, 0.02, 0.05, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    runs = load_runs([run_with(tmp_path, f"r{s}", fractions, [1.0] * 9, [0.9] * 9, s=s) for s in (3, 3)])
+    from rhm_memo.report.groups import group_runs
+
+    rows_ = slop_rows(group_runs(runs))
+    assert [r[0] for r in rows_] == ["slop − null@intermediate h=1", "slop@intermediate h=1"]
+    assert rows_[0][1] == 0.0 and rows_[1][1] == 1.0 and rows_[0][2].startswith("3-token blocks")
+
+
+def t_quantile(df, level=0.95):
+    """The two-sided t quantile by bisection on the integrated density (independent of scipy)."""
+    lo, hi = 0.0, 50.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if t_two_sided(mid, df) > 1 - level else (lo, mid)
+    return (lo + hi) / 2
+
+
+def test_welch_ci_matches_the_welch_satterthwaite_formula():
+    a, b = [1.0, 2.0, 4.0, 3.5], [3.0, 5.5, 4.0, 6.0, 7.5]
+    (ma, va), (mb, vb) = mean_var(a), mean_var(b)
+    sa, sb = va / len(a), vb / len(b)
+    df = (sa + sb) ** 2 / (sa**2 / (len(a) - 1) + sb**2 / (len(b) - 1))
+    half = t_quantile(df) * math.sqrt(sa + sb)
+    assert welch_ci(a, b) == pytest.approx((mb - ma - half, mb - ma + half), abs=1e-6)
+    assert all(math.isnan(v) for v in welch_ci([1.0], b))
+
+
+def onset_run(tmp_path, name, cross):
+    """A run whose copy fraction goes 0.05 → 0.15 between STEPS[cross] and STEPS[cross + 1]: onset τ = 0.1 is
+    the geometric mean of the two steps (half-way in log step)."""
+    fractions = [0.0] * cross + [0.05] + [0.15] * (len(STEPS) - cross - 1)
+    return run_with(tmp_path, name, fractions)
+
+
+def test_contrast_table_against_plain_statistics(tmp_path):
+    """B's onsets later than A's: means, B − A with Welch's interval, Welch and permutation p, and the words."""
+    crosses_a, crosses_b = [1, 1, 2, 2], [4, 5, 5, 6, 6]
+    runs_a = load_runs([onset_run(tmp_path, f"a{i}", c) for i, c in enumerate(crosses_a)])
+    runs_b = load_runs([onset_run(tmp_path, f"b{i}", c) for i, c in enumerate(crosses_b)])
+    runs_b += load_runs([run_with(tmp_path, "b-never", [0.0] * 9)])  # never reaches τ: counted, not tested
+    x = [math.sqrt(STEPS[c] * STEPS[c + 1]) for c in crosses_a]
+    y = [math.sqrt(STEPS[c] * STEPS[c + 1]) for c in crosses_b]
+    table = {r["statistic"]: r for r in rows(contrast_table("A", runs_a, "B", runs_b))}
+    row = table["onset τ=0.1"]
+    assert row["role"] == "pre-registered"
+    assert row["A: A"] == f"{sum(x) / 4:.0f} (4/4)" and row["B: B"] == f"{sum(y) / 5:.0f} (5/6)"
+    diff, interval = row["B − A [95% CI]"].split(" [")
+    assert float(diff) == pytest.approx(sum(y) / 5 - sum(x) / 4, abs=0.51)
+    assert [float(v) for v in interval.rstrip("]").split(", ")] == pytest.approx(welch_ci(x, y), abs=0.51)
+    p = ref_welch(x, y)
+    assert float(row["Welch p"]) == pytest.approx(p, rel=0.05)
+    assert float(row["permutation p"]) == pytest.approx(ref_permutation(x, y), rel=0.05)
+    assert p < 0.05 and row["B above A"].startswith("reproduced (p = ") and "n = 4/4 + 5/6" in row["B above A"]
+    flipped = {r["statistic"]: r for r in rows(contrast_table("B", runs_b, "A", runs_a))}
+    assert flipped["onset τ=0.1"]["B above A"].startswith("opposite")
+
+
+def test_contrast_block_needs_two_globs_and_waits_for_both(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    onset_run(tmp_path, "a0", 1)
+    onset_run(tmp_path, "a1", 2)
+    with pytest.raises(ValueError, match="one glob per setting"):
+        render_block("contrast a*")
+    assert render_block("contrast a* b*") == "*No finished runs match b* yet.*"
+    assert "| onset τ=0.1 |" in render_block("contrast a0 a1")
