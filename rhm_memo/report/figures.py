@@ -98,7 +98,8 @@ def plot_block_copies(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
 
 
 def plot_slop_kl(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
-    """Slop index and KL(gen‖train) (KL(gen‖true) dashed where known) per height vs step; [] if no substrings."""
+    """Slop index (a perfect generalizer's, ``slop_index_null``, dashed where recorded) and KL(gen‖train)
+    (KL(gen‖true) dashed where known) per height vs step; [] if no substrings."""
     heights = heights_of([rec.get("heights", {}) for r in runs for rec in r.substrings])
     if not heights:
         return []
@@ -112,17 +113,30 @@ def plot_slop_kl(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
             if not steps.size:
                 continue
             top.plot(steps, slop, "o-", ms=3, color=color, label=run.name)
+            null = series(run.substrings, lambda r, h=h: r["heights"][h]["slop_index_null"])
+            if np.isfinite(null[1]).any():
+                top.plot(*null, "--", color=color, lw=0.9)
             bottom.plot(*series(run.substrings, lambda r, h=h: r["heights"][h]["kl_gen_train"]), "o-", ms=3,
-                        color=color, label=f"{run.name}: KL(gen‖train)")  # fmt: skip
+                        color=color)  # fmt: skip
             true = series(run.substrings, lambda r, h=h: r["heights"][h]["kl_gen_true"])
             if np.isfinite(true[1]).any():
-                bottom.plot(*true, "--", color=color, label=f"{run.name}: KL(gen‖true)")
-        top.set(xscale="log", title=f"height {h}")
+                bottom.plot(*true, "--", color=color)
         bottom.set(xscale="log", xlabel="training step")
+        if any(np.isfinite(line.get_ydata()).any() for line in top.get_lines()[1:]):  # [0] is the line at 1
+            top.set(xscale="log", title=f"height {h}")
+        else:  # e.g. whole strings of a training set without duplicates
+            top.text(0.5, 0.5, "undefined: the training\nblocks all tie", ha="center", va="center",
+                     transform=top.transAxes)  # fmt: skip
+            top.set(xticks=[], yticks=[], title=f"height {h}")
+    from matplotlib.lines import Line2D
+
     axes[0, 0].set_ylabel("slop index")
     axes[1, 0].set_ylabel("KL (nats)")
-    axes[0, 0].legend(fontsize="small")
-    axes[1, 0].legend(fontsize="small")
+    handles = axes[0, 0].get_legend_handles_labels()[0]
+    handles += [Line2D([], [], ls="--", color="k", label="slop index: a perfect generalizer's (same colour)"),
+                Line2D([], [], ls="-", marker="o", ms=3, color="k", label="KL(generated ‖ training)"),
+                Line2D([], [], ls="--", color="k", label="KL(generated ‖ true)")]  # fmt: skip
+    fig.legend(handles=handles, loc="outside right upper", fontsize="small")
     return _save(fig, out_dir, "slop_kl")
 
 
@@ -243,7 +257,7 @@ def plot_auc_vs_null(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
     if not groups:
         return []
     colour = {id(run): f"C{i % 10}" for i, run in enumerate(runs)}
-    fig, axes = _figure(1, len(groups))
+    fig, axes = _figure(1, len(groups), width=4.2 + 3.0 / len(groups))  # room for the legend on the right
     for ax, group in zip(axes[0], groups):
         ax.axhline(0.5, color="0.7", lw=0.8, zorder=0)
         for run in group.runs:

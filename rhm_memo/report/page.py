@@ -8,16 +8,22 @@ A block of the page
 
 is replaced by ``TABLE`` (one of :data:`TABLES`) of the finished runs whose directories match the globs (relative
 to the page's repository root, the working directory); a grid run still in progress (``grid.log``, no ``done``
-marker) is left out. ``rhm-memo report --page docs/reproduction.md`` rewrites the
-blocks; ``--check`` only says whether the page is current (a test runs it, so a hand-edited number fails CI).
+marker) is left out. ``contrast GLOB_A GLOB_B`` compares two settings; ``figure NAME GLOB...`` draws a report
+figure into ``img/generated/`` next to the page, named by a digest of its records. ``rhm-memo report --page
+docs/reproduction.md`` rewrites the blocks; ``--check`` only says whether the page is current (a test runs it, so
+a hand-edited number, or a figure older than its records, fails CI).
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rhm_memo.report.groups import Group, group_runs
@@ -25,6 +31,7 @@ from rhm_memo.report.privacy import privacy_table
 from rhm_memo.report.records import Run, load_runs
 from rhm_memo.report.stats import comparison_table, contrast_table, null_table, slop_rows, verdict_table
 from rhm_memo.report.tables import group_table, memorization_table, slop_table, summary_table
+from rhm_memo.runs import CONFIG_FILE, METRICS_FILE
 
 
 def _per_group(table: Callable[[Group], str]) -> Callable[[list[Run]], str]:
@@ -65,6 +72,62 @@ TABLES: dict[str, Callable[[list[Run]], str]] = {
     "compute": compute_table,
 }
 
+#: Where a page's generated figures go, relative to the page.
+FIGURE_DIR = "img/generated"
+
+
+def _figure_functions() -> dict[str, tuple[str, Callable[..., list[Path]]]]:
+    """The report's figures by short name (``slop_kl`` for ``plot_slop_kl``): (title, function)."""
+    from rhm_memo.report.figures import FIGURES
+
+    return {function.__name__.removeprefix("plot_"): (title, function) for title, function, _ in FIGURES}
+
+
+@dataclass
+class Figures:
+    """Where the figure blocks of one page write (``page_dir / FIGURE_DIR``), whether they may write, and the
+    files they refer to (so that figures no block refers to any more can be removed)."""
+
+    page_dir: Path
+    write: bool = True
+    referenced: set[str] = field(default_factory=set)
+
+
+def render_figure(spec: str, patterns: list[str], figures: Figures) -> str:
+    """``figure NAME GLOB...``: the markdown of the report figure NAME of the matched runs. Its file name holds a
+    digest of the block, of the runs' records and of the drawing code, so the markdown changes whenever they do
+    (``--check`` needs no matplotlib); the figure is drawn only when its file is missing."""
+    available = _figure_functions()
+    if len(patterns) < 2 or patterns[0] not in available:
+        raise ValueError(f"a figure block needs 'figure NAME GLOB...' with NAME in {sorted(available)}, got {spec!r}")
+    name, globs = patterns[0], patterns[1:]
+    dirs = sorted({d for p in globs for d in glob.glob(p) if _finished(Path(d))})
+    if not dirs:
+        return f"*No finished runs match {' '.join(globs)} yet.*"
+    from rhm_memo.report import figures as figures_module
+
+    digest = hashlib.sha256(spec.encode())
+    digest.update(Path(figures_module.__file__).read_bytes())  # a change of the drawing code redraws too
+    for d in dirs:
+        for file in (METRICS_FILE, CONFIG_FILE):
+            path = Path(d) / file
+            digest.update(path.read_bytes() if path.is_file() else b"")
+    title, plot = available[name]
+    stem = f"{name}-{digest.hexdigest()[:12]}"
+    relative = f"{FIGURE_DIR}/{stem}.png"
+    target = figures.page_dir / relative
+    if figures.write and not target.is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            drawn = [p for p in plot(load_runs(dirs), tmp) if p.suffix == ".png"]
+            if drawn:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(drawn[0], target)
+    if not target.is_file():  # nothing to draw (or, under --check, not drawn yet: then the page differs)
+        return f"*No figure {stem}: the runs matching {' '.join(globs)} lack what {title} needs.*"
+    figures.referenced.add(relative)
+    return f"![{title}: {' '.join(Path(g).name for g in globs)}]({relative})"
+
+
 #: The tables that compare two settings, each from the runs of its two globs: ``contrast GLOB_A GLOB_B``.
 CONTRASTS: dict[str, Callable[[str, list[Run], str, list[Run]], str]] = {"contrast": contrast_table}
 
@@ -77,9 +140,13 @@ def _finished(run_dir: Path) -> bool:
     return has_records and ((run_dir / "done").is_file() or not (run_dir / "grid.log").is_file())
 
 
-def render_block(spec: str) -> str:
-    """The markdown of one block: ``spec`` is ``TABLE GLOB [GLOB ...]``."""
+def render_block(spec: str, figures: Figures | None = None) -> str:
+    """The markdown of one block: ``spec`` is ``TABLE GLOB [GLOB ...]``, ``contrast GLOB_A GLOB_B`` or
+    ``figure NAME GLOB [GLOB ...]`` (figures are written next to ``figures.page_dir``, default the working
+    directory)."""
     name, *patterns = spec.split()
+    if name == "figure":
+        return render_figure(spec, patterns, figures or Figures(Path.cwd()))
     if name in CONTRASTS:
         if len(patterns) != 2:
             raise ValueError(f"a {name} block needs '{name} GLOB_A GLOB_B' (one glob per setting), got {spec!r}")
@@ -98,19 +165,27 @@ def render_block(spec: str) -> str:
     return TABLES[name](load_runs(dirs))
 
 
-def render_page(text: str) -> str:
+def render_page(text: str, figures: Figures | None = None) -> str:
     """``text`` with every generated block rendered afresh."""
-    return BLOCK.sub(lambda m: f"{m.group(1)}{render_block(m.group('spec'))}\n{m.group(4)}", text)
+    return BLOCK.sub(lambda m: f"{m.group(1)}{render_block(m.group('spec'), figures)}\n{m.group(4)}", text)
 
 
 def update_page(path: str | Path, check: bool = False) -> bool:
-    """Render the generated blocks of the page at ``path``; rewrite it (or with ``check``, only compare).
-    Returns whether the page was already current."""
+    """Render the generated blocks of the page at ``path``; rewrite it (or with ``check``, only compare: a
+    figure block whose file is missing renders differently). Figures in the page's ``FIGURE_DIR`` that no block
+    refers to any more are removed. Returns whether the page was already current."""
     path = Path(path)
     text = path.read_text()
-    new = render_page(text)
-    if not check and new != text:
+    figures = Figures(path.parent, write=not check)
+    new = render_page(text, figures)
+    if check:
+        return new == text
+    if new != text:
         path.write_text(new)
+    folder = path.parent / FIGURE_DIR
+    for stale in folder.glob("*.png") if folder.is_dir() else []:
+        if f"{FIGURE_DIR}/{stale.name}" not in figures.referenced:
+            stale.unlink()
     return new == text
 
 

@@ -51,3 +51,42 @@ def test_grid_runs_in_progress_are_left_out(tmp_path, monkeypatch):
     (done / "done").write_text('{"seconds": 90.0}\n')
     assert "g-s1" in render_block("runs g-s*") and "g-s2" not in render_block("runs g-s*")
     assert "| 1 | 2 | 1.5 (1.5–1.5) |" in render_block("compute g-s*")
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_figure_blocks_are_drawn_named_by_their_records_and_checked(tmp_path, monkeypatch):
+    """A figure block writes a PNG under img/generated next to the page; --check passes without drawing; a changed
+    record changes the name, so --check fails until the page is regenerated, which removes the old figure."""
+    monkeypatch.chdir(tmp_path)
+    for seed in (1, 2):
+        make_run(tmp_path / "runs" / f"a-s{seed}", seed=seed, truncated=False)
+    (tmp_path / "docs").mkdir()
+    page = tmp_path / "docs" / "page.md"
+    page.write_text("<!-- generated: figure copy_fraction runs/a-s* -->\n<!-- end generated -->\n")
+    assert not update_page(page, check=True) and not (tmp_path / "docs" / "img").exists()  # check draws nothing
+    update_page(page)
+    (first,) = (tmp_path / "docs" / "img" / "generated").glob("copy_fraction-*.png")
+    assert first.read_bytes().startswith(PNG_MAGIC)
+    assert f"![copy fraction and onsets: a-s*](img/generated/{first.name})" in page.read_text()
+    assert update_page(page, check=True)
+    metrics = tmp_path / "runs" / "a-s1" / "metrics.jsonl"
+    metrics.write_text(metrics.read_text().replace('"copy_fraction": 0.45', '"copy_fraction": 0.46', 1))
+    assert not update_page(page, check=True)
+    update_page(page)
+    (second,) = (tmp_path / "docs" / "img" / "generated").glob("copy_fraction-*.png")
+    assert second != first and update_page(page, check=True)
+    second.unlink()  # a figure the page refers to but that is missing: the page is not current
+    assert not update_page(page, check=True)
+
+
+def test_figure_blocks_that_cannot_be_drawn_or_are_malformed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_run(tmp_path / "one", truncated=False)
+    text = render_block("figure group_statistics one")  # a single setting: nothing to compare
+    assert text.startswith("*No figure group_statistics-") and "onsets and AUC per setting" in text
+    assert render_block("figure copy_fraction nothing*") == "*No finished runs match nothing* yet.*"
+    for spec in ("figure nosuchfigure one", "figure copy_fraction"):
+        with pytest.raises(ValueError, match="NAME in"):
+            render_block(spec)
