@@ -5,9 +5,11 @@ those fields existed.
 perfect generalizer, :func:`rhm_memo.metrics.substrings.frequency_summary`) to every substrings record of
 ``RUN_DIR/metrics.jsonl`` that lacks it. The value needs no model: it is fixed by the training strings and the
 grammar, which the run's ``config.yaml`` regenerates exactly (generation is seeded by the config). Before writing
-anything it checks that the regenerated strings are the run's own: every substrings record's ``entropy_train`` per
-height must match, to rounding. Records that already have the field are left as they are; the file is rewritten
-atomically, in the records' own JSON form, and nothing else in it changes.
+anything it checks that the regenerated strings and grammar are the run's own: every substrings record's
+``entropy_train`` per height, and every memorization record's training-set mass M, must match to rounding.
+Records that already have the field are left as they are (as are heights whose blocks the monitor could not
+enumerate: it records no null there); the file is rewritten atomically, in the records' own JSON form, and
+nothing else in it changes.
 """
 
 from __future__ import annotations
@@ -36,15 +38,16 @@ def _substring_settings(config: dict[str, Any]) -> tuple[float, int]:
     """``top_fraction`` and ``max_true_blocks`` of the run's SubstringMonitor (the defaults where not set)."""
     callbacks = (config.get("trainer") or {}).get("callbacks") or []
     for callback in callbacks:
-        if isinstance(callback, dict) and callback.get("class_path") == SUBSTRINGS:
+        name = str(callback.get("class_path", "")) if isinstance(callback, dict) else ""
+        if name.rsplit(".", 1)[-1] == SUBSTRINGS.rsplit(".", 1)[-1]:
             args = callback.get("init_args") or {}
             return float(args.get("top_fraction", 0.1)), int(args.get("max_true_blocks", 10**6))
     return 0.1, 10**6
 
 
-def slop_nulls(config: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, float]]:
-    """Per height (string keys, as in the records): the slop index null and the training blocks' entropy, from the
-    data module that ``config`` (a run's ``config.yaml``) describes."""
+def slop_nulls(config: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, float], float]:
+    """Per height (string keys, as in the records): the slop index null and the training blocks' entropy, and the
+    training set's probability mass M, from the data module that ``config`` (a run's ``config.yaml``) describes."""
     from rhm_memo import metrics as M
     from rhm_memo.data import RHMDataModule
 
@@ -66,7 +69,7 @@ def slop_nulls(config: dict[str, Any]) -> tuple[dict[str, float | None], dict[st
         value = summary.get("slop_index_null")
         nulls[str(h)] = None if value is None or math.isnan(value) else value
         entropies[str(h)] = summary["entropy_train"]
-    return nulls, entropies
+    return nulls, entropies, M.training_mass(dm.train_log_prob)
 
 
 def backfill(run_dir: str | Path) -> int:
@@ -78,14 +81,16 @@ def backfill(run_dir: str | Path) -> int:
             raise BackfillError(f"{run_dir}: no {path.name}; pass a run directory with metrics.jsonl and config.yaml")
     lines = metrics.read_text().splitlines()
     records = [json.loads(line) for line in lines]
+    # the monitor records the null where it knows the grammar's blocks (then it also records kl_gen_true)
     todo = [
         i
         for i, r in enumerate(records)
-        if r.get("monitor") == "substrings" and any("slop_index_null" not in d for d in r.get("heights", {}).values())
+        if r.get("monitor") == "substrings"
+        and any("kl_gen_true" in d and "slop_index_null" not in d for d in r.get("heights", {}).values())
     ]
     if not todo:
         return 0
-    nulls, entropies = slop_nulls(yaml.safe_load(config_path.read_text()) or {})
+    nulls, entropies, mass = slop_nulls(yaml.safe_load(config_path.read_text()) or {})
     for i in todo:
         for h, summary in records[i]["heights"].items():
             recorded = summary.get("entropy_train")
@@ -94,9 +99,17 @@ def backfill(run_dir: str | Path) -> int:
                     f"{metrics}:{i + 1}: the training blocks' entropy at height {h} is {recorded}, but the strings "
                     f"that config.yaml regenerates give {entropies[h]}: not this run's training set; nothing written"
                 )
+    for i, r in enumerate(records):  # the grammar too: the training set's mass under it, where recorded
+        recorded = (r.get("null") or {}).get("mass") if r.get("monitor") == "memorization" else None
+        if recorded is not None and not math.isclose(recorded, mass, rel_tol=1e-9, abs_tol=1e-15):
+            raise BackfillError(
+                f"{metrics}:{i + 1}: the training set's mass is {recorded}, but the grammar that config.yaml "
+                f"regenerates gives {mass}: not this run's grammar; nothing written"
+            )
     for i in todo:
         for h, summary in records[i]["heights"].items():
-            summary.setdefault("slop_index_null", nulls[h])
+            if "kl_gen_true" in summary:
+                summary.setdefault("slop_index_null", nulls[h])
         lines[i] = json.dumps(json_ready(records[i]), allow_nan=False)
     atomic_write(metrics, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in lines)))
     return len(todo)

@@ -110,7 +110,7 @@ SECTIONS = (
             "next to the same fraction for held-out strings (what a model that memorizes nothing reaches)."),
     Section("slop", "Slop and KL per height",
             "Claim 4: the slop index (over-production of the most common training blocks) next to a perfect "
-            "generalizer's (below 1: the top decile is chosen from the training sample), and the KL of the "
+            "generalizer's (typically below 1: the top decile is chosen from the training sample), and the KL of the "
             "generated block frequencies from the training and the true ones, per height."),
     Section("validity", "Validity per height",
             "The fraction of generated strings (and of their blocks) that the grammar can derive at height h; "

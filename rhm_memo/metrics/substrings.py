@@ -251,8 +251,8 @@ def frequency_summary(freq: BlockFrequencies, top_fraction: float = 0.1) -> dict
 
     With the grammar's truth, also ``slop_index_null``: the slop index a sampler of the grammar (a perfect
     generalizer) has in expectation, ``slop_index(f_true, f_train)``. Exact, since the index is linear in
-    ``f_gen`` for a fixed training set and the sampler's expected block frequencies are ``f_true``; below 1,
-    because the top decile is the blocks that the training sample over-represents.
+    ``f_gen`` for a fixed training set and the sampler's expected block frequencies are ``f_true``; typically
+    below 1, because the top decile holds the blocks that the training sample over-represents.
     """
     kl_train, outside_train = kl_on_support(freq.f_gen, freq.f_train)
     out = {

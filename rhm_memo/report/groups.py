@@ -128,16 +128,18 @@ def run_statistics(run: Run, taus: Sequence[float] = TAUS) -> dict[str, float | 
         _, null = series(run.substrings, lambda r, h=h: r["heights"][h]["slop_index_null"])
         stats[f"slop h={h}"] = optional(slop[-1]) if slop.size else None
         stats[f"slop peak h={h}"] = float(np.nanmax(slop)) if np.isfinite(slop).any() else None
-        inside = np.isin(steps, window)
+        inside = (steps >= window[0]) & (steps <= window[-1]) if window else np.zeros(steps.shape, bool)
         stats[f"slop@intermediate h={h}"] = _mean(slop[inside])
         stats[f"slop − null@intermediate h={h}"] = _mean((slop - null)[inside])
     return stats
 
 
 def intermediate_steps(run: Run, tau: float = TAUS[0]) -> list[float]:
-    """The steps of the intermediate regime (claim 4): the evaluations from the first whose copy fraction reaches
-    ``COPYING_FROM`` up to, not including, the first that reaches ``tau``; the first alone where that is the same
-    evaluation; none where the copy fraction never reaches ``COPYING_FROM``."""
+    """The memorization steps of the intermediate regime (claim 4): the evaluations from the first whose copy
+    fraction reaches ``COPYING_FROM`` up to, not including, the first that reaches ``tau`` (to the last evaluation
+    if none does); the first alone where that is the same evaluation; none where the copy fraction never reaches
+    ``COPYING_FROM``. The slop statistics average the substrings evaluations from the first to the last of
+    these steps, so that monitors on different schedules still meet."""
     steps, fraction = copy_fractions(run)
     start = int(np.argmax(fraction >= COPYING_FROM)) if (fraction >= COPYING_FROM).any() else None
     if start is None:

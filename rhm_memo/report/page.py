@@ -9,7 +9,7 @@ A block of the page
 is replaced by ``TABLE`` (one of :data:`TABLES`) of the finished runs whose directories match the globs (relative
 to the page's repository root, the working directory); a grid run still in progress (``grid.log``, no ``done``
 marker) is left out. ``contrast GLOB_A GLOB_B`` compares two settings; ``figure NAME GLOB...`` draws a report
-figure into ``img/generated/`` next to the page, named by a digest of its records. ``rhm-memo report --page
+figure into ``img/generated/PAGE/`` next to the page, named by a digest of its records. ``rhm-memo report --page
 docs/reproduction.md`` rewrites the blocks; ``--check`` only says whether the page is current (a test runs it, so
 a hand-edited number, or a figure older than its records, fails CI).
 """
@@ -83,12 +83,20 @@ def _figure_functions() -> dict[str, tuple[str, Callable[..., list[Path]]]]:
     return {function.__name__.removeprefix("plot_"): (title, function) for title, function, _ in FIGURES}
 
 
+def _drawing_code() -> list[Path]:
+    """The source files a figure depends on: the report package and the onset it reads."""
+    package = Path(__file__).parent
+    return [*sorted(package.glob("*.py")), package.parent / "onset.py"]
+
+
 @dataclass
 class Figures:
-    """Where the figure blocks of one page write (``page_dir / FIGURE_DIR``), whether they may write, and the
-    files they refer to (so that figures no block refers to any more can be removed)."""
+    """Where the figure blocks of one page write (``page_dir / FIGURE_DIR / page``, a folder of its own, named by
+    the page's stem), whether they may write, and the files they refer to (so that figures no block of the page
+    refers to any more can be removed)."""
 
     page_dir: Path
+    page: str = "page"
     write: bool = True
     referenced: set[str] = field(default_factory=set)
 
@@ -104,17 +112,16 @@ def render_figure(spec: str, patterns: list[str], figures: Figures) -> str:
     dirs = sorted({d for p in globs for d in glob.glob(p) if _finished(Path(d))})
     if not dirs:
         return f"*No finished runs match {' '.join(globs)} yet.*"
-    from rhm_memo.report import figures as figures_module
-
     digest = hashlib.sha256(spec.encode())
-    digest.update(Path(figures_module.__file__).read_bytes())  # a change of the drawing code redraws too
+    for source in _drawing_code():  # a change of the code that reads, computes or draws redraws too
+        digest.update(source.read_bytes())
     for d in dirs:
         for file in (METRICS_FILE, CONFIG_FILE):
             path = Path(d) / file
             digest.update(path.read_bytes() if path.is_file() else b"")
     title, plot = available[name]
     stem = f"{name}-{digest.hexdigest()[:12]}"
-    relative = f"{FIGURE_DIR}/{stem}.png"
+    relative = f"{FIGURE_DIR}/{figures.page}/{stem}.png"
     target = figures.page_dir / relative
     if figures.write and not target.is_file():
         with tempfile.TemporaryDirectory() as tmp:
@@ -123,7 +130,7 @@ def render_figure(spec: str, patterns: list[str], figures: Figures) -> str:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(drawn[0], target)
     if not target.is_file():  # nothing to draw (or, under --check, not drawn yet: then the page differs)
-        return f"*No figure {stem}: the runs matching {' '.join(globs)} lack what {title} needs.*"
+        return f"*No figure {stem} yet: the finished runs matching {' '.join(globs)} do not give {title}.*"
     figures.referenced.add(relative)
     return f"![{title}: {' '.join(Path(g).name for g in globs)}]({relative})"
 
@@ -142,11 +149,11 @@ def _finished(run_dir: Path) -> bool:
 
 def render_block(spec: str, figures: Figures | None = None) -> str:
     """The markdown of one block: ``spec`` is ``TABLE GLOB [GLOB ...]``, ``contrast GLOB_A GLOB_B`` or
-    ``figure NAME GLOB [GLOB ...]`` (figures are written next to ``figures.page_dir``, default the working
-    directory)."""
+    ``figure NAME GLOB [GLOB ...]`` (drawn only with ``figures`` that may write: :func:`update_page` passes
+    them)."""
     name, *patterns = spec.split()
     if name == "figure":
-        return render_figure(spec, patterns, figures or Figures(Path.cwd()))
+        return render_figure(spec, patterns, figures or Figures(Path.cwd(), write=False))
     if name in CONTRASTS:
         if len(patterns) != 2:
             raise ValueError(f"a {name} block needs '{name} GLOB_A GLOB_B' (one glob per setting), got {spec!r}")
@@ -176,15 +183,15 @@ def update_page(path: str | Path, check: bool = False) -> bool:
     refers to any more are removed. Returns whether the page was already current."""
     path = Path(path)
     text = path.read_text()
-    figures = Figures(path.parent, write=not check)
+    figures = Figures(path.parent, path.stem, write=not check)
     new = render_page(text, figures)
     if check:
         return new == text
     if new != text:
         path.write_text(new)
-    folder = path.parent / FIGURE_DIR
+    folder = path.parent / FIGURE_DIR / path.stem
     for stale in folder.glob("*.png") if folder.is_dir() else []:
-        if f"{FIGURE_DIR}/{stale.name}" not in figures.referenced:
+        if f"{FIGURE_DIR}/{path.stem}/{stale.name}" not in figures.referenced:
             stale.unlink()
     return new == text
 

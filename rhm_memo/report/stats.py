@@ -189,28 +189,31 @@ CONTRASTED = (
 
 def contrast_table(label_a: str, runs_a: Sequence[Run], label_b: str, runs_b: Sequence[Run],
                    keys: Sequence[tuple[str, str]] = CONTRASTED, alpha: float = 0.05) -> str:  # fmt: skip
-    """A claim that setting B's statistic exceeds setting A's (e.g. B memorizes later): per statistic, the runs of
-    each that have it out of all, their means, B − A with Welch's 95% CI, Welch's two-sided p, the exact
-    permutation p, and the words of :func:`verdict` from Welch's p."""
+    """A claim that setting B's statistic exceeds setting A's (e.g. B memorizes later): per statistic, each
+    setting's mean over the runs that have it (and how many of all), B − A with Welch's 95% CI, Welch's two-sided
+    p, the exact permutation p, the words of :func:`verdict` from Welch's p ("undecided" while a setting has fewer
+    than 2 such runs), and the runs that lack it (an onset never reached)."""
     header = ["statistic", "role", f"A: {label_a}", f"B: {label_b}", "B − A [95% CI]", "Welch p", "permutation p",
-              "B above A"]  # fmt: skip
+              "B above A", "runs without it"]  # fmt: skip
     lines = ["| " + " | ".join(h.replace("|", "\\|") for h in header) + " |", "|" + "---|" * len(header)]
-    stats_a, stats_b = [run_statistics(r) for r in runs_a], [run_statistics(r) for r in runs_b]
+    stats_a = [(r.name, run_statistics(r)) for r in runs_a]
+    stats_b = [(r.name, run_statistics(r)) for r in runs_b]
     for key, role in keys:
-        x = [v for v in (st.get(key) for st in stats_a) if v is not None]
-        y = [v for v in (st.get(key) for st in stats_b) if v is not None]
-        if not x or not y:
-            continue
+        x = [v for v in (st.get(key) for _, st in stats_a) if v is not None]
+        y = [v for v in (st.get(key) for _, st in stats_b) if v is not None]
         digits = 0 if key.startswith("onset") else 3
+        mean_x, mean_y = (float(np.mean(v)) if v else math.nan for v in (x, y))
         low, high = welch_ci(x, y)
-        diff = fmt(float(np.mean(y) - np.mean(x)), digits)
+        diff = fmt(mean_y - mean_x, digits)
         interval = f"{diff} [{fmt(low, digits)}, {fmt(high, digits)}]" if not math.isnan(low) else diff
         p = welch_p(x, y)
         n = f"n = {len(x)}/{len(stats_a)} + {len(y)}/{len(stats_b)}"
-        cells = [key, role, f"{fmt(float(np.mean(x)), digits)} ({len(x)}/{len(stats_a)})",
-                 f"{fmt(float(np.mean(y)), digits)} ({len(y)}/{len(stats_b)})", interval, fmt_p(p),
-                 fmt_p(permutation_p(x, y)), _words(p, float(np.mean(y)) > float(np.mean(x)), n, alpha)]  # fmt: skip
-        lines.append("| " + " | ".join(cells) + " |")
+        missing = [name for name, st in (*stats_a, *stats_b) if st.get(key) is None]
+        cells = [key, role, f"{fmt(mean_x, digits)} ({len(x)}/{len(stats_a)})",
+                 f"{fmt(mean_y, digits)} ({len(y)}/{len(stats_b)})", interval, fmt_p(p),
+                 fmt_p(permutation_p(x, y)), _words(p, mean_y > mean_x, n, alpha),
+                 ", ".join(missing) or "—"]  # fmt: skip
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
 

@@ -248,7 +248,6 @@ def test_frequency_summary_keys_and_values():
     assert out["gen_mass_outside_true"] == kl_on_support(freq.f_gen, freq.f_true)[1]
     assert out["entropy_gen"] == entropy(freq.f_gen) and out["entropy_train"] == entropy(freq.f_train)
     assert out["slop_index"] == slop_index(freq.f_gen, freq.f_train, 0.2)
-    assert out["slop_index_null"] == slop_index(freq.f_true, freq.f_train, 0.2)
     no_truth = frequency_summary(block_frequencies(gen, train, 2, 2, 3))
     assert set(no_truth) == {"kl_gen_train", "gen_mass_outside_train", "entropy_gen", "entropy_train", "slop_index"}
 
@@ -329,8 +328,8 @@ def test_unnormalised_inputs_are_errors(call, message):
 @pytest.mark.parametrize("name", ["v3n2m2s2L3", "zipf-v3n2m3s2L2"])
 def test_slop_index_null_is_the_mean_over_grammar_samplers(name):
     """slop_index_null is what a perfect generalizer scores on average: the mean slop index of many generated sets
-    drawn from the grammar itself (Monte Carlo, 400 sets of 64) lies within 4 standard errors of it, and it is
-    below 1 where the top decile is chosen from a finite training sample."""
+    drawn from the grammar itself (Monte Carlo, 400 sets of 64) lies within 4 standard errors of it; in these
+    grammars it is well below 1 (the top decile is chosen from a finite training sample of 30 strings)."""
     g = GRAMMARS[name]()
     train = g.sample(30, 7)
     for h in range(1, g.L):
@@ -343,3 +342,4 @@ def test_slop_index_null_is_the_mean_over_grammar_samplers(name):
         mean = sum(draws) / len(draws)
         se = math.sqrt(sum((d - mean) ** 2 for d in draws) / (len(draws) - 1) / len(draws))
         assert abs(mean - null) < 4 * se + 1e-12, (h, mean, null, se)
+        assert null < 1 - 10 * se  # far below 1 here: a null of 1 would fail the comparison above

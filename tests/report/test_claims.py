@@ -9,7 +9,7 @@ from test_report import make_run, memorization_record, substrings_record
 from test_stats import mean_var, ref_permutation, ref_welch, rows, t_two_sided
 
 from rhm_memo.report import load_runs
-from rhm_memo.report.groups import intermediate_steps, run_statistics
+from rhm_memo.report.groups import group_runs, intermediate_steps, run_statistics
 from rhm_memo.report.page import render_block
 from rhm_memo.report.stats import contrast_table, slop_rows, welch_ci
 
@@ -60,13 +60,28 @@ def test_slop_statistics_average_the_window(tmp_path):
 
 
 def test_slop_rows_name_block_sizes(tmp_path):
+    """Blocks of height h hold s**h tokens; runs with different s get the height instead."""
     fractions = [0.0, 0.02, 0.05, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
-    runs = load_runs([run_with(tmp_path, f"r{s}", fractions, [1.0] * 9, [0.9] * 9, s=s) for s in (3, 3)])
-    from rhm_memo.report.groups import group_runs
-
-    rows_ = slop_rows(group_runs(runs))
+    same = load_runs([run_with(tmp_path, f"r{i}", fractions, [1.0] * 9, [0.9] * 9, s=3) for i in range(2)])
+    rows_ = slop_rows(group_runs(same))
     assert [r[0] for r in rows_] == ["slop − null@intermediate h=1", "slop@intermediate h=1"]
     assert rows_[0][1] == 0.0 and rows_[1][1] == 1.0 and rows_[0][2].startswith("3-token blocks")
+    mixed = load_runs([run_with(tmp_path, f"m{s}", fractions, [1.0] * 9, [0.9] * 9, s=s) for s in (2, 3)])
+    assert slop_rows(group_runs(mixed))[0][2].startswith("height-1 blocks")
+
+
+def test_slop_window_meets_substrings_on_another_schedule(tmp_path):
+    """Substrings evaluations at other steps than the memorization ones: those within [first, last] of the window
+    count (the window of memorization steps is [8, 32])."""
+    path = run_with(tmp_path, "r", [0.0, 0.005, 0.01, 0.05, 0.09, 0.1, 0.3, 0.5, 0.6])
+    records = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+    for step, slop in [(6, 5.0), (10, 1.2), (30, 1.6), (40, 5.0)]:
+        sub = substrings_record(step, 1.0)
+        sub["heights"] = {"1": {**sub["heights"]["1"], "slop_index": slop, "slop_index_null": 1.0}}
+        records.append(sub)
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (run,) = load_runs([path])
+    assert run_statistics(run)["slop − null@intermediate h=1"] == pytest.approx((0.2 + 0.6) / 2)
 
 
 def t_quantile(df, level=0.95):
@@ -114,8 +129,18 @@ def test_contrast_table_against_plain_statistics(tmp_path):
     assert float(row["Welch p"]) == pytest.approx(p, rel=0.05)
     assert float(row["permutation p"]) == pytest.approx(ref_permutation(x, y), rel=0.05)
     assert p < 0.05 and row["B above A"].startswith("reproduced (p = ") and "n = 4/4 + 5/6" in row["B above A"]
+    assert row["runs without it"] == "b-never"
     flipped = {r["statistic"]: r for r in rows(contrast_table("B", runs_b, "A", runs_a))}
     assert flipped["onset τ=0.1"]["B above A"].startswith("opposite")
+
+
+def test_contrast_row_stays_when_a_setting_never_reaches_the_onset(tmp_path):
+    """The pre-registered row is printed even when no run of B reaches τ: undecided, with the runs named."""
+    runs_a = load_runs([onset_run(tmp_path, f"a{i}", c) for i, c in enumerate([1, 2])])
+    runs_b = load_runs([run_with(tmp_path, f"never{i}", [0.0] * 9) for i in range(2)])
+    row = {r["statistic"]: r for r in rows(contrast_table("A", runs_a, "B", runs_b))}["onset τ=0.1"]
+    assert row["B: B"] == "— (0/2)" and row["B above A"] == "undecided (n = 2/2 + 0/2)"
+    assert row["runs without it"] == "never0, never1" and row["Welch p"] == "—"
 
 
 def test_contrast_block_needs_two_globs_and_waits_for_both(tmp_path, monkeypatch):

@@ -67,16 +67,19 @@ def test_figure_blocks_are_drawn_named_by_their_records_and_checked(tmp_path, mo
     page.write_text("<!-- generated: figure copy_fraction runs/a-s* -->\n<!-- end generated -->\n")
     assert not update_page(page, check=True) and not (tmp_path / "docs" / "img").exists()  # check draws nothing
     update_page(page)
-    (first,) = (tmp_path / "docs" / "img" / "generated").glob("copy_fraction-*.png")
+    (first,) = (tmp_path / "docs" / "img" / "generated" / "page").glob("copy_fraction-*.png")
     assert first.read_bytes().startswith(PNG_MAGIC)
-    assert f"![copy fraction and onsets: a-s*](img/generated/{first.name})" in page.read_text()
+    assert f"![copy fraction and onsets: a-s*](img/generated/page/{first.name})" in page.read_text()
+    other = tmp_path / "docs" / "img" / "generated" / "other" / "kept.png"  # another page's figure: left alone
+    other.parent.mkdir()
+    other.write_bytes(PNG_MAGIC)
     assert update_page(page, check=True)
     metrics = tmp_path / "runs" / "a-s1" / "metrics.jsonl"
     metrics.write_text(metrics.read_text().replace('"copy_fraction": 0.45', '"copy_fraction": 0.46', 1))
     assert not update_page(page, check=True)
     update_page(page)
-    (second,) = (tmp_path / "docs" / "img" / "generated").glob("copy_fraction-*.png")
-    assert second != first and update_page(page, check=True)
+    (second,) = (tmp_path / "docs" / "img" / "generated" / "page").glob("copy_fraction-*.png")
+    assert second != first and not first.exists() and other.exists() and update_page(page, check=True)
     second.unlink()  # a figure the page refers to but that is missing: the page is not current
     assert not update_page(page, check=True)
 
@@ -86,6 +89,7 @@ def test_figure_blocks_that_cannot_be_drawn_or_are_malformed(tmp_path, monkeypat
     make_run(tmp_path / "one", truncated=False)
     text = render_block("figure group_statistics one")  # a single setting: nothing to compare
     assert text.startswith("*No figure group_statistics-") and "onsets and AUC per setting" in text
+    assert not (tmp_path / "img").exists()  # render_block alone draws nothing
     assert render_block("figure copy_fraction nothing*") == "*No finished runs match nothing* yet.*"
     for spec in ("figure nosuchfigure one", "figure copy_fraction"):
         with pytest.raises(ValueError, match="NAME in"):
