@@ -364,10 +364,10 @@ class RHMDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ reporting
     def summary(self) -> dict[str, Any]:
-        """Sizes, counts and log-prob statistics of the loaded data (call after ``setup``)."""
+        """Sizes, counts, the training set's mass M and log-prob statistics of the loaded data (after ``setup``)."""
         if self.train_strings is None:
             raise RuntimeError("call setup() before summary()")
-        train_keys_unique = torch.unique(self.train_strings, dim=0).shape[0]
+        distinct = torch.unique(self.train_strings, dim=0)
         lp = self.train_log_prob
         return {
             "grammar": repr(self.grammar),
@@ -375,7 +375,9 @@ class RHMDataModule(L.LightningDataModule):
             "seq_len": self.seq_len,
             "distinct_strings_of_grammar": self.grammar.num_strings(),
             "train_size": int(self.train_strings.shape[0]),
-            "train_distinct": int(train_keys_unique),
+            "train_distinct": int(distinct.shape[0]),
+            # M: the grammar's probability of the distinct training strings, what a perfect generalizer copies
+            "train_mass": torch.logsumexp(self.grammar.log_prob(distinct), 0).exp().item(),
             "test_size": int(self.test_strings.shape[0]),
             "train_log_prob": {"mean": lp.mean().item(), "min": lp.min().item(), "max": lp.max().item()},
             "cache": str(self.cache_path) if self.cache_path else None,

@@ -181,3 +181,15 @@ def test_silent_inputs_are_errors(tmp_path):
         make(tmp_path, zipf_exponent=1.0, zipf_levels=None)
     with pytest.raises(ValueError, match=r"batch_size=64 is larger than the training set \(train_size=32\)"):
         make(tmp_path, train_size=32, batch_size=64)
+
+
+@pytest.mark.parametrize("unique", [True, False])
+def test_summary_train_mass_is_the_probability_of_the_distinct_training_strings(tmp_path, unique):
+    """train_mass = Σ p(x) over the distinct training strings, each p(x) looked up in the enumerated grammar."""
+    dm = make(tmp_path, zipf_exponent=2.0, zipf_levels=[1, 2, 3], train_size=200, unique=unique)
+    strings, log_prob = dm.grammar.enumerate()
+    prob = {tuple(x): p for x, p in zip(strings.tolist(), log_prob.exp().tolist())}
+    expected = sum(prob[x] for x in {tuple(x) for x in dm.train_strings.tolist()})
+    summary = dm.summary()
+    assert summary["train_mass"] == pytest.approx(expected, rel=1e-9)
+    assert (summary["train_distinct"] < 200) == (not unique)  # a Zipf law this steep repeats strings when i.i.d.
