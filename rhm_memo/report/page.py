@@ -8,7 +8,8 @@ A block of the page
 
 is replaced by ``TABLE`` (one of :data:`TABLES`) of the finished runs whose directories match the globs (relative
 to the page's repository root, the working directory); a grid run still in progress (``grid.log``, no ``done``
-marker) is left out. ``contrast GLOB_A GLOB_B`` compares two settings; ``figure NAME GLOB...`` draws a report
+marker) is left out. ``contrast [n=N] GLOB_A GLOB_B`` compares two settings (marked interim below the planned N
+runs each); ``figure NAME GLOB...`` draws a report
 figure into ``img/generated/PAGE/`` next to the page, named by a digest of its records. ``rhm-memo report --page
 docs/reproduction.md`` rewrites the blocks; ``--check`` only says whether the page is current (a test runs it, so
 a hand-edited number, or a figure older than its records, fails CI).
@@ -155,14 +156,22 @@ def render_block(spec: str, figures: Figures | None = None) -> str:
     if name == "figure":
         return render_figure(spec, patterns, figures or Figures(Path.cwd(), write=False))
     if name in CONTRASTS:
+        planned = None
+        if patterns and re.fullmatch(r"n=\d+", patterns[0]):
+            planned, patterns = int(patterns[0][2:]), patterns[1:]
         if len(patterns) != 2:
-            raise ValueError(f"a {name} block needs '{name} GLOB_A GLOB_B' (one glob per setting), got {spec!r}")
+            raise ValueError(f"a {name} block needs '{name} [n=N] GLOB_A GLOB_B' (one glob per setting), got {spec!r}")
         arms = [sorted(d for d in glob.glob(p) if _finished(Path(d))) for p in patterns]
         missing = [p for p, dirs in zip(patterns, arms) if not dirs]
         if missing:
             return f"*No finished runs match {' '.join(missing)} yet.*"
         labels = [Path(p).name for p in patterns]
-        return CONTRASTS[name](labels[0], load_runs(arms[0]), labels[1], load_runs(arms[1]))
+        table = CONTRASTS[name](labels[0], load_runs(arms[0]), labels[1], load_runs(arms[1]))
+        if planned is not None and min(len(a) for a in arms) < planned:
+            done = " and ".join(f"{len(a)} of {labels[i]}" for i, a in enumerate(arms))
+            note = f"*Interim ({done} finished runs; the verdict is read at the planned n = {planned} each).*"
+            table = f"{note}\n\n{table}"
+        return table
     if name not in TABLES or not patterns:
         known = sorted([*TABLES, *CONTRASTS])
         raise ValueError(f"a generated block needs 'TABLE GLOB...' with TABLE in {known}, got {spec!r}")
