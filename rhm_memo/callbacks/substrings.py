@@ -86,6 +86,9 @@ class SubstringMonitor(SamplingMonitor):
         for h in range(1, g.L + 1):
             freq = M.block_frequencies(samples, train, h, g.s, g.v, *self.truth.get(h, (None, None)))
             heights[h] = M.frequency_summary(freq, self.top_fraction)
+            if h in self.truth:
+                heights[h]["slop_index_true"] = M.slop_index_true(samples, h, g.s, g.v, *self.truth[h],
+                                                                  self.top_fraction)  # fmt: skip
             top[h] = M.top_blocks(freq, self.top_blocks)
         self.last_summary = heights
         usage = M.rule_usage(g, samples)

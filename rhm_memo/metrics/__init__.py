@@ -46,6 +46,7 @@ from rhm_memo.metrics.substrings import (
     frequency_summary,
     kl_on_support,
     slop_index,
+    slop_index_true,
     top_blocks,
 )
 from rhm_memo.onset import TAUS, onset_step, onsets
@@ -90,6 +91,7 @@ __all__ = [
     "onsets",
     "rule_usage",
     "slop_index",
+    "slop_index_true",
     "spearman",
     "spearman_first_step",
     "top_blocks",

@@ -231,6 +231,36 @@ def slop_index(f_gen: torch.Tensor, f_train: torch.Tensor, top_fraction: float =
     return (f_gen[top].sum() / f_train[top].sum()).item()
 
 
+def slop_index_true(
+    gen: torch.Tensor,
+    height: int,
+    s: int,
+    v: int,
+    true_values: torch.Tensor,
+    true_probs: torch.Tensor,
+    top_fraction: float = 0.1,
+) -> float:
+    """The slop index with the top decile chosen by the grammar's own block probabilities instead of the training
+    frequencies: Σ_{b ∈ T} f_gen(b) / Σ_{b ∈ T} f_true(b), T the blocks whose pooled true probability is in the top
+    ``top_fraction`` (ties as in :func:`slop_index`; NaN where all tie, e.g. a uniform grammar).
+
+    > 1: the truly common blocks are over-produced. No training sample chooses T, so a perfect generalizer scores
+    exactly 1 in expectation: unlike :func:`slop_index`, the reference needs no null model, and memorizing the
+    training set's own frequencies does not raise it. ``true_values``/``true_probs`` are
+    ``Grammar.block_probabilities(h)``'s ``values`` and ``probs``.
+    """
+    gen = check_strings(gen, "gen", v)
+    if true_values.ndim != 2 or true_values.shape[1] != s**height or true_probs.shape[-1] != true_values.shape[0]:
+        raise ValueError("true_values (K, s**h) and true_probs (positions, K) must be block_probabilities(h)'s")
+    pooled = true_probs.to(torch.float64).mean(0)
+    values, counts = block_counts(gen, height, s, v)
+    where = RowIndex(K.pack(true_values.to(values.device), v)).find(K.pack(values, v))
+    known = where >= 0
+    f_gen = torch.zeros(len(pooled), dtype=torch.float64, device=values.device)
+    f_gen.index_add_(0, where[known], counts[known].to(torch.float64) / counts.sum())
+    return slop_index(f_gen, pooled.to(values.device), top_fraction)
+
+
 def top_blocks(freq: BlockFrequencies, k: int) -> list[dict[str, Any]]:
     """The ``k`` most frequent training blocks (ties in block order) with their training, generated and true
     frequencies: ``{"block": [tokens], "f_train", "f_gen", "f_true"}`` (``f_true`` None without the grammar's)."""

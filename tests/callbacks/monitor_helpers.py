@@ -35,7 +35,7 @@ SUBSTRING_KEYS = COMMON_KEYS | {
     "heights", "top_blocks", "rule_usage_gen", "rule_usage_train", "seconds_metrics", "seconds_sampling", "ema",
 }  # fmt: skip
 HEIGHT_KEYS = {"kl_gen_train", "gen_mass_outside_train", "entropy_gen", "entropy_train", "slop_index",
-               "kl_gen_true", "gen_mass_outside_true", "slop_index_null"}  # fmt: skip
+               "kl_gen_true", "gen_mass_outside_true", "slop_index_null", "slop_index_true"}  # fmt: skip
 
 
 def tiny_data(**overrides: Any) -> RHMDataModule:
@@ -206,6 +206,7 @@ def expected_substrings(dm: RHMDataModule, step: int, samples: torch.Tensor, top
         truth = g.block_probabilities(h)
         freq = M.block_frequencies(samples, train, h, g.s, g.v, truth.values, truth.probs)
         heights[h] = M.frequency_summary(freq, 0.1)
+        heights[h]["slop_index_true"] = M.slop_index_true(samples, h, g.s, g.v, truth.values, truth.probs, 0.1)
         order = torch.sort(freq.f_train, descending=True, stable=True).indices[:top_blocks]
         top[h] = [
             {"block": freq.values[i], "f_train": float(freq.f_train[i]), "f_gen": float(freq.f_gen[i]),

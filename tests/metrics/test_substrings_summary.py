@@ -21,6 +21,7 @@ from rhm_memo.metrics.substrings import (
     frequency_summary,
     kl_on_support,
     slop_index,
+    slop_index_true,
 )
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -343,3 +344,36 @@ def test_slop_index_null_is_the_mean_over_grammar_samplers(name):
         se = math.sqrt(sum((d - mean) ** 2 for d in draws) / (len(draws) - 1) / len(draws))
         assert abs(mean - null) < 4 * se + 1e-12, (h, mean, null, se)
         assert null < 1 - 10 * se  # far below 1 here: a null of 1 would fail the comparison above
+
+
+@pytest.mark.parametrize("name", list(GRAMMARS))
+def test_slop_index_true_matches_the_definition(name):
+    """slop_index_true vs the definition over the enumerated grammar: block probabilities pooled over positions
+    by summing p(x) over every string, generated frequencies from a Counter, the top decile by the truth."""
+    g = GRAMMARS[name]()
+    strings, log_prob = g.enumerate()
+    noise = torch.randint(0, g.v, (8, g.d), generator=torch.Generator().manual_seed(3))
+    gen = torch.cat([g.sample(30, 2), noise])  # blocks outside the grammar count in f_gen's total only
+    for h in range(1, g.L + 1):
+        positions = g.s ** (g.L - h)
+        truth = {}
+        for r, p in zip(as_tuples(strings), log_prob.exp().tolist()):
+            for b in aligned_blocks(r, g.s, h):
+                truth[b] = truth.get(b, 0.0) + p / positions
+        counts, total = block_counter(gen, g.s, h)
+        blocks = sorted(truth)
+        expected = brute_slop([counts.get(b, 0) / total for b in blocks], [truth[b] for b in blocks], 1, 10)
+        bp = g.block_probabilities(h)
+        assert same(slop_index_true(gen, h, g.s, g.v, bp.values, bp.probs), expected), (name, h)
+
+
+def test_slop_index_true_is_one_for_a_perfect_generalizer():
+    """No sample chooses the top set, so the grammar's own samples score 1 on average (Monte Carlo, 400 sets)."""
+    g = GRAMMARS["zipf-v3n2m3s2L2"]()
+    for h in range(1, g.L + 1):
+        bp = g.block_probabilities(h)
+        draws = [slop_index_true(g.sample(64, 500 + i), h, g.s, g.v, bp.values, bp.probs) for i in range(400)]
+        assert not any(math.isnan(d) for d in draws), h
+        mean = sum(draws) / len(draws)
+        se = math.sqrt(sum((d - mean) ** 2 for d in draws) / (len(draws) - 1) / len(draws))
+        assert abs(mean - 1.0) < 4 * se + 1e-12, (h, mean, se)
