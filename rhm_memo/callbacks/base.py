@@ -7,6 +7,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from rhm_memo.callbacks.records import RunRecords, run_directory
@@ -67,9 +68,18 @@ class ScheduledMonitor(L.Callback):
 
     @override
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """On resume, drop this monitor's records of steps after the checkpoint's (rank zero)."""
-        if trainer.ckpt_path is not None and self.records is not None:
-            self.records.drop_after(self.name, trainer.global_step)
+        """Drop this monitor's records that the training about to run replaces (rank zero): on resume those of
+        steps after the checkpoint's; on a fresh fit all of them (left by an earlier, unfinished fit in the same
+        run directory, e.g. a grid run restarted after a crash), so the records never hold two trainings."""
+        if self.records is None:
+            return
+        resumed = trainer.ckpt_path is not None
+        dropped = self.records.drop_after(self.name, trainer.global_step if resumed else -1)
+        if dropped and not resumed:
+            rank_zero_warn(
+                f"{self.name}: replaced {dropped} record(s) of an earlier fit in {self.records.dir} "
+                "(a fresh fit; pass --ckpt_path last to continue one instead)"
+            )
 
     @override
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:

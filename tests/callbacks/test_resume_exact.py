@@ -58,3 +58,15 @@ def test_resuming_an_earlier_checkpoint_drops_the_records_of_discarded_training(
     keys = [(r["monitor"], r["step"]) for r in records]
     assert len(keys) == len(set(keys))
     assert records == _records(tmp_path / "straight")
+
+
+def test_a_fresh_fit_replaces_the_records_of_an_unfinished_one(tmp_path):
+    """A fit cut at step 12 (as by a crash), then a fresh fit (no checkpoint) to 16 in the same run directory: the
+    records hold one training, equal to the uninterrupted run's, and the replacement is announced."""
+    _fit(tmp_path / "straight", 16)
+    _fit(tmp_path / "again", 12)
+    with pytest.warns(UserWarning, match=r"replaced \d+ record\(s\) of an earlier fit"):
+        _fit(tmp_path / "again", 16)
+    records = _records(tmp_path / "again")
+    assert len({(r["monitor"], r["step"]) for r in records}) == len(records)
+    assert records == _records(tmp_path / "straight")
