@@ -6,6 +6,7 @@ Thin glue over ``rhm_memo.metrics.substrings`` and ``rhm_memo.metrics.grammar``;
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -20,7 +21,8 @@ from rhm_memo.checks import check_int
 
 
 class SubstringMonitor(SamplingMonitor):
-    """Per height: KL(gen‖train), KL(gen‖true), entropies, slop index, top blocks; rule usage per level.
+    """Per height: KL(gen‖train), KL(gen‖true), entropies, slop index (on all samples, against the grammar's top
+    blocks, on novel samples), top blocks; rule usage per level.
 
     Args:
         num_samples: Strings generated per evaluation (give a MemorizationMonitor the same sampling settings
@@ -77,18 +79,28 @@ class SubstringMonitor(SamplingMonitor):
                 bp = g.block_probabilities(h, self.max_true_blocks)
                 self.truth[h] = (bp.values, bp.probs)
         self.train_rule_usage = M.rule_usage(g, self.dm.train_strings)
+        # novel samples (copies of no training string) and what a perfect generalizer's novel samples produce
+        train = self.dm.train_strings
+        self.copies = M.TrainIndex(train, g.v)
+        log_prob = g.log_prob(train)
+        self.truth_novel = {
+            h: (values, M.block_probabilities_outside(values, probs, train, log_prob, h, g.s, g.v))
+            for h, (values, probs) in self.truth.items()
+        }
 
     @override
     def compute(self, samples: torch.Tensor, step: int) -> dict[str, Any]:
         """Frequencies, KL, entropies, slop and top blocks per height; rule usage per level."""
         g, train = self.dm.grammar, self.dm.train_strings
         heights, top = {}, {}
+        novel = samples[self.copies.lookup(samples) < 0]
         for h in range(1, g.L + 1):
             freq = M.block_frequencies(samples, train, h, g.s, g.v, *self.truth.get(h, (None, None)))
             heights[h] = M.frequency_summary(freq, self.top_fraction)
             if h in self.truth:
                 heights[h]["slop_index_true"] = M.slop_index_true(samples, h, g.s, g.v, *self.truth[h],
                                                                   self.top_fraction)  # fmt: skip
+                heights[h] |= self.novel_slop(novel, h)
             top[h] = M.top_blocks(freq, self.top_blocks)
         self.last_summary = heights
         usage = M.rule_usage(g, samples)
@@ -100,6 +112,18 @@ class SubstringMonitor(SamplingMonitor):
             "top_blocks": top,
             "rule_usage_gen": {level: u for level, u in enumerate(usage, start=1)},
             "rule_usage_train": {level: u for level, u in enumerate(self.train_rule_usage, start=1)},
+        }
+
+    def novel_slop(self, novel: torch.Tensor, h: int) -> dict[str, float]:
+        """The slop index of the novel samples alone and its null, a perfect generalizer's novel samples' (NaN
+        where every sample is a copy): whether over-production goes beyond the copied strings."""
+        if novel.shape[0] == 0:
+            return {"slop_index_novel": math.nan, "slop_index_novel_null": math.nan}
+        g = self.dm.grammar
+        freq = M.block_frequencies(novel, self.dm.train_strings, h, g.s, g.v, *self.truth_novel[h])
+        return {
+            "slop_index_novel": M.slop_index(freq.f_gen, freq.f_train, self.top_fraction),
+            "slop_index_novel_null": M.slop_index(freq.f_true, freq.f_train, self.top_fraction),
         }
 
     @override

@@ -151,6 +151,8 @@ PANELS = (
           ("substrings/slop_index_h{h}", "substrings/slop_index_null_h{h}"), per_height=True),
     Panel("slop", "slop index with the top decile by the grammar (1: a perfect generalizer)",
           ("substrings/slop_index_true_h{h}",)),
+    Panel("slop", "slop index of the novel samples at height {h} vs a perfect generalizer's novel samples",
+          ("substrings/slop_index_novel_h{h}", "substrings/slop_index_novel_null_h{h}"), per_height=True),
     Panel("slop", "KL(generated ‖ training) per height", ("substrings/kl_gen_train_h{h}",), log_y=True),
     Panel("slop", "KL(generated ‖ true) per height", ("substrings/kl_gen_true_h{h}",), log_y=True),
     Panel("slop", "generated block mass outside the training blocks", ("substrings/gen_mass_outside_train_h{h}",)),

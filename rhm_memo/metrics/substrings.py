@@ -261,6 +261,53 @@ def slop_index_true(
     return slop_index(f_gen, pooled.to(values.device), top_fraction)
 
 
+def block_probabilities_outside(
+    true_values: torch.Tensor,
+    true_probs: torch.Tensor,
+    strings: torch.Tensor,
+    log_prob: torch.Tensor,
+    height: int,
+    s: int,
+    v: int,
+) -> torch.Tensor:
+    """The grammar's block probabilities given that the string is none of ``strings`` (e.g. the training set):
+    ``(probs[j, b] − Σ_x p(x)·1[block j of x = b]) / (1 − Σ_x p(x))`` over the distinct rows x of ``strings``.
+
+    What a perfect generalizer's *novel* samples (those that copy no training string) produce in expectation, so
+    ``slop_index(f_true outside, f_train)`` is the null of the slop index computed on novel samples only.
+    ``true_values``/``true_probs`` are ``Grammar.block_probabilities(h)``'s ``values`` and ``probs``, ``log_prob``
+    the grammar's log-probability of each row of ``strings`` (``Grammar.log_prob``; rows of probability 0 change
+    nothing); returns ``(positions, K)`` float64, each row summing to 1.
+    """
+    strings = check_strings(strings, "strings", v)
+    if true_values.ndim != 2 or true_values.shape[1] != s**height or true_probs.shape[-1] != true_values.shape[0]:
+        raise ValueError("true_values (K, s**h) and true_probs (positions, K) must be block_probabilities(h)'s")
+    if log_prob.shape != strings.shape[:1]:
+        want, got = strings.shape[0], tuple(log_prob.shape)
+        raise ValueError(f"log_prob must have one entry per string, shape ({want},), got {got}")
+    distinct = K.first_occurrences(K.pack(strings, v))
+    strings, p = strings[distinct], log_prob[distinct].to(strings.device, torch.float64).exp()
+    strings, p = strings[p > 0], p[p > 0]  # strings the grammar cannot derive take no mass away
+    mass = float(p.sum())
+    if not mass < 1:
+        raise ValueError(f"the strings hold all of the grammar's mass ({mass:.6g}): no string lies outside them")
+    b = blocks(strings, height, s)
+    positions, width = b.shape[1], b.shape[2]
+    if true_probs.shape[0] != positions:
+        got = true_probs.shape[0]
+        raise ValueError(f"true_probs must have {positions} rows (the positions of height {height}), got {got}")
+    where = RowIndex(K.pack(true_values.to(b.device), v)).find(K.pack(b.reshape(-1, width), v)).view(-1, positions)
+    if bool((where < 0).any()):
+        raise ValueError(
+            "log_prob gives a positive probability to a string with a block the grammar cannot derive "
+            "(log_prob and the block probabilities of different grammars?)"
+        )
+    flat = true_probs.to(b.device, torch.float64).clone().reshape(-1)
+    offsets = torch.arange(positions, device=b.device) * true_values.shape[0]
+    flat.index_add_(0, (where + offsets).reshape(-1), -p.repeat_interleave(positions))
+    return (flat.clamp_min(0) / (1 - mass)).view(positions, -1)
+
+
 def top_blocks(freq: BlockFrequencies, k: int) -> list[dict[str, Any]]:
     """The ``k`` most frequent training blocks (ties in block order) with their training, generated and true
     frequencies: ``{"block": [tokens], "f_train", "f_gen", "f_true"}`` (``f_true`` None without the grammar's)."""

@@ -102,7 +102,9 @@ def run_statistics(run: Run, taus: Sequence[float] = TAUS) -> dict[str, float | 
     fraction reaches ``CHANCE_MULTIPLE`` times what a perfect generalizer copies (M, from the records' null
     model): the onset relative to chance; ``slop peak h`` is the largest slop index over the evaluations;
     ``slop@intermediate h`` and ``slop − null@intermediate h`` are the means, over the evaluations of
-    :func:`intermediate_steps`, of the slop index and of its excess over a perfect generalizer's (claim 4).
+    :func:`intermediate_steps`, of the slop index and of its excess over a perfect generalizer's (claim 4);
+    ``slop true@intermediate h`` and ``slop novel − null@intermediate h`` the same means of ``slop_index_true``
+    (reference 1) and of the novel samples' index minus its null, where the records hold them (None before).
     Next to each, where the records hold the null model (docs/concepts/null.md): ``M`` (the grammar sampler's
     copy fraction), ``excess copy fraction``, each AUC's ``null`` mean and ``− null``, the observed AUC minus
     the null mean of the same evaluation.
@@ -131,6 +133,11 @@ def run_statistics(run: Run, taus: Sequence[float] = TAUS) -> dict[str, float | 
         inside = (steps >= window[0]) & (steps <= window[-1]) if window else np.zeros(steps.shape, bool)
         stats[f"slop@intermediate h={h}"] = _mean(slop[inside])
         stats[f"slop − null@intermediate h={h}"] = _mean((slop - null)[inside])
+        _, true = series(run.substrings, lambda r, h=h: r["heights"][h]["slop_index_true"])
+        _, novel = series(run.substrings, lambda r, h=h: r["heights"][h]["slop_index_novel"])
+        _, novel_null = series(run.substrings, lambda r, h=h: r["heights"][h]["slop_index_novel_null"])
+        stats[f"slop true@intermediate h={h}"] = _mean(true[inside])
+        stats[f"slop novel − null@intermediate h={h}"] = _mean((novel - novel_null)[inside])
     return stats
 
 

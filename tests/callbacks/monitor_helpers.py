@@ -35,7 +35,8 @@ SUBSTRING_KEYS = COMMON_KEYS | {
     "heights", "top_blocks", "rule_usage_gen", "rule_usage_train", "seconds_metrics", "seconds_sampling", "ema",
 }  # fmt: skip
 HEIGHT_KEYS = {"kl_gen_train", "gen_mass_outside_train", "entropy_gen", "entropy_train", "slop_index",
-               "kl_gen_true", "gen_mass_outside_true", "slop_index_null", "slop_index_true"}  # fmt: skip
+               "kl_gen_true", "gen_mass_outside_true", "slop_index_null", "slop_index_true", "slop_index_novel",
+               "slop_index_novel_null"}  # fmt: skip
 
 
 def tiny_data(**overrides: Any) -> RHMDataModule:
@@ -202,11 +203,19 @@ def expected_substrings(dm: RHMDataModule, step: int, samples: torch.Tensor, top
     """The substring record of one evaluation (minus timings, JSON-plain), from ``rhm_memo.metrics``."""
     g, train = dm.grammar, dm.train_strings
     heights, top = {}, {}
+    copied = set(map(tuple, train.tolist()))
+    novel = samples[torch.tensor([tuple(r) not in copied for r in samples.tolist()], dtype=torch.bool)]
     for h in range(1, g.L + 1):
         truth = g.block_probabilities(h)
         freq = M.block_frequencies(samples, train, h, g.s, g.v, truth.values, truth.probs)
         heights[h] = M.frequency_summary(freq, 0.1)
         heights[h]["slop_index_true"] = M.slop_index_true(samples, h, g.s, g.v, truth.values, truth.probs, 0.1)
+        heights[h]["slop_index_novel"] = heights[h]["slop_index_novel_null"] = math.nan
+        if len(novel):
+            outside = M.block_probabilities_outside(truth.values, truth.probs, train, g.log_prob(train), h, g.s, g.v)
+            novel_freq = M.block_frequencies(novel, train, h, g.s, g.v, truth.values, outside)
+            heights[h]["slop_index_novel"] = M.slop_index(novel_freq.f_gen, novel_freq.f_train)
+            heights[h]["slop_index_novel_null"] = M.slop_index(novel_freq.f_true, novel_freq.f_train)
         order = torch.sort(freq.f_train, descending=True, stable=True).indices[:top_blocks]
         top[h] = [
             {"block": freq.values[i], "f_train": float(freq.f_train[i]), "f_gen": float(freq.f_gen[i]),

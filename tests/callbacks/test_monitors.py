@@ -285,6 +285,28 @@ def test_scripted_copies_give_exact_memorization_statistics(tmp_path):
             assert 1 / 201 <= r["null"][key]["p_value"] <= 1
 
 
+def test_novel_slop_ignores_the_copies(tmp_path):
+    """slop_index_novel is the slop index of the samples that copy no training string: undefined (None) when all
+    32 samples are copies; with 4 copies and 28 held-out strings, the slop index of those 28 alone (h = 1, 2)."""
+    out = tmp_path / "run"
+    dm = tiny_data()
+    model = tiny_model(dm, ScriptedSampler)
+    model.script = {1: list(range(32)), 2: [0, 1, 2, 3]}.get
+    substr = SubstringMonitor(num_samples=32, batch_size=32, per_octave=0, every_n_steps=1, out_dir=str(out))
+    fit(tmp_path, [substr], 2, model=model, dm=dm)
+    first, second = read_records(out)
+    g = dm.grammar
+    held_out = dm.test_strings[torch.arange(28) % dm.test_strings.shape[0]]
+    for h in ("1", "2", "3"):
+        assert first["heights"][h]["slop_index_novel"] is None and first["heights"][h]["slop_index_novel_null"] is None
+    assert second["heights"]["3"]["slop_index_novel"] is None  # whole unique strings: all tie, undefined
+    for h in ("1", "2"):
+        alone = M.frequency_summary(M.block_frequencies(held_out, dm.train_strings, int(h), g.s, g.v))["slop_index"]
+        assert second["heights"][h]["slop_index_novel"] == pytest.approx(alone, rel=1e-12)
+        assert second["heights"][h]["slop_index"] != pytest.approx(alone, rel=1e-6)  # the copies do change the index
+        assert 0 < second["heights"][h]["slop_index_novel_null"] < 2
+
+
 def test_evaluate_directly_returns_the_record(tmp_path):
     """evaluate() samples, updates the state and returns the same record it appends to metrics.jsonl."""
     out = tmp_path / "run"

@@ -59,6 +59,27 @@ def test_slop_statistics_average_the_window(tmp_path):
     assert run_statistics(silent)["slop − null@intermediate h=1"] is None
 
 
+def test_true_and_novel_slop_average_the_same_window(tmp_path):
+    """slop_index_true and slop_index_novel − its null, averaged over the window [8, 16, 32] like the slop index;
+    None for runs recorded before the monitor wrote them."""
+    fractions = [0.0, 0.005, 0.01, 0.05, 0.09, 0.1, 0.3, 0.5, 0.6]
+    path = run_with(tmp_path, "r", fractions, [1.0] * 9, [0.8] * 9)
+    records = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+    subs = [r for r in records if r["monitor"] == "substrings"]
+    for i, sub in enumerate(subs):
+        novel = {"slop_index_novel": 0.5 + i, "slop_index_novel_null": i}
+        sub["heights"]["1"] |= {"slop_index_true": 1.0 + i / 10, **novel}
+    subs[3]["heights"]["1"]["slop_index_novel"] = None  # every sample a copy: undefined, skipped
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (run,) = load_runs([path])
+    stats = run_statistics(run)
+    assert stats["slop true@intermediate h=1"] == pytest.approx((1.2 + 1.3 + 1.4) / 3)
+    assert stats["slop novel − null@intermediate h=1"] == pytest.approx(0.5)  # steps 8 and 32 (16 undefined)
+    (old,) = load_runs([run_with(tmp_path, "q", fractions, [1.0] * 9, [0.8] * 9)])
+    assert run_statistics(old)["slop true@intermediate h=1"] is None
+    assert run_statistics(old)["slop novel − null@intermediate h=1"] is None
+
+
 def test_slop_rows_name_block_sizes(tmp_path):
     """Blocks of height h hold s**h tokens; runs with different s get the height instead."""
     fractions = [0.0, 0.02, 0.05, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
