@@ -45,6 +45,10 @@ LOGGER_PREFIX = "--trainer.logger.init_args."
 LOGGER_PLACE = ("save_dir", "project", "id")
 #: The file a run directory holds once its run has exited 0.
 DONE = "done"
+#: The checkpoint an unfinished run resumes from (``--checkpoint.save_last``, in the run directory's default place).
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+#: One JSON line per start of a run: when, from which checkpoint, and the run's useful seconds before it.
+ATTEMPTS = "attempts.jsonl"
 
 
 class SweepError(ValueError):
@@ -296,27 +300,78 @@ def is_done(run: Run) -> bool:
     return (run.run_dir / DONE).is_file()
 
 
-def execute(run: Run, threads: int) -> tuple[int, float]:
-    """Run one command with ``threads`` OpenMP/MKL threads, its output appended to ``RUN_DIR/grid.log``."""
+def read_attempts(run: Run) -> list[dict[str, Any]]:
+    """The run's earlier starts (``RUN_DIR/attempts.jsonl``), oldest first; none if it never started."""
+    path = run.run_dir / ATTEMPTS
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def resume_checkpoint(run: Run, resume: bool = True) -> Path | None:
+    """The last checkpoint an unfinished run continues from with ``resume``; None where it starts over."""
+    checkpoint = run.run_dir / LAST_CHECKPOINT
+    return checkpoint if resume and not is_done(run) and checkpoint.is_file() else None
+
+
+def command_from(run: Run, checkpoint: Path | None) -> list[str]:
+    """The run's command, continuing from ``checkpoint`` if one is given."""
+    return [*run.command, f"--ckpt_path={checkpoint}"] if checkpoint is not None else list(run.command)
+
+
+def start_attempt(run: Run, resume: bool) -> tuple[list[str], dict[str, Any]]:
+    """The command of this start and its attempt record. With ``resume`` and a last checkpoint left by an earlier,
+    unfinished start, the command continues from it (``--ckpt_path``), and the record counts the earlier starts'
+    useful seconds (each up to its last checkpoint; the steps after it are trained again); else it starts over."""
+    checkpoint = resume_checkpoint(run, resume)
+    earlier = read_attempts(run)
+    attempt: dict[str, Any] = {"started": time.time(), "resumed_from": None, "prior_seconds": 0.0}
+    if checkpoint is not None:
+        attempt["resumed_from"] = str(checkpoint)
+        if earlier:
+            last = earlier[-1]
+            useful = max(0.0, checkpoint.stat().st_mtime - last["started"])
+            attempt["prior_seconds"] = round(last["prior_seconds"] + useful, 3)
+    else:
+        earlier = []
+    lines = [json.dumps(a) + "\n" for a in (*earlier, attempt)]
+    (run.run_dir / ATTEMPTS).write_text("".join(lines))
+    return command_from(run, checkpoint), attempt
+
+
+def execute(run: Run, threads: int, resume: bool = True) -> tuple[int, float, dict[str, Any]]:
+    """Run one command with ``threads`` OpenMP/MKL threads, its output appended to ``RUN_DIR/grid.log``; an
+    unfinished run continues from its last checkpoint with ``resume`` (:func:`start_attempt`). Returns the exit
+    code, this start's wall seconds and its attempt record."""
     run.run_dir.mkdir(parents=True, exist_ok=True)
     (run.run_dir / DONE).unlink(missing_ok=True)
+    command, attempt = start_attempt(run, resume)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     start = time.perf_counter()
     with open(run.run_dir / "grid.log", "a") as log:
-        log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(run.command)}\n")
+        log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(command)}\n")
         log.flush()
         try:
-            rc = subprocess.run(run.command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+            rc = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
         except OSError as err:  # the program could not be started
             log.write(f"{err}\n")
             rc = 127
-    return rc, time.perf_counter() - start
+    return rc, time.perf_counter() - start, attempt
 
 
 def run_grid(
-    runs: Sequence[Run], root: str | Path, jobs: int = 1, threads: int = 1, force: bool = False
+    runs: Sequence[Run],
+    root: str | Path,
+    jobs: int = 1,
+    threads: int = 1,
+    force: bool = False,
+    restart: bool = False,
 ) -> list[Result]:
-    """Run the runs not yet done (all with ``force``), ``jobs`` at a time; records go to ``ROOT/grid-SWEEP.jsonl``."""
+    """Run the runs not yet done (all with ``force``), ``jobs`` at a time; records go to ``ROOT/grid-SWEEP.jsonl``.
+
+    An unfinished run continues from its last checkpoint unless ``restart`` or ``force`` (then it starts over).
+    A record's ``seconds`` is the run's wall time over all its starts (:func:`start_attempt`), ``attempts`` how
+    many starts it took."""
     todo = [run for run in runs if force or not is_done(run)]
     results = {run.name: Result(run.name, "skipped", None, 0.0) for run in runs}
     Path(root).mkdir(parents=True, exist_ok=True)
@@ -325,9 +380,11 @@ def run_grid(
 
     def one(run: Run) -> Result:
         nonlocal finished
-        rc, seconds = execute(run, threads)
+        rc, seconds, attempt = execute(run, threads, resume=not (force or restart))
         record = {"name": run.name, "params": run.params, "seed": run.seed, "command": run.command, "rc": rc}
-        record |= {"seconds": round(seconds, 3), "run_dir": str(run.run_dir), "finished": time.strftime("%FT%T")}
+        total = attempt["prior_seconds"] + seconds
+        record |= {"seconds": round(total, 3), "run_dir": str(run.run_dir), "finished": time.strftime("%FT%T")}
+        record |= {"attempts": len(read_attempts(run)), "resumed_from": attempt["resumed_from"]}
         with lock:
             with open(Path(root) / f"grid-{run.sweep}.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
@@ -383,7 +440,12 @@ def parser() -> argparse.ArgumentParser:
         f"(default {DEFAULT_SAVE_DIR})",
     )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override for every run")
-    p.add_argument("--force", action="store_true", help="rerun runs that are already done")
+    p.add_argument("--force", action="store_true", help="rerun runs that are already done (from the start)")
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="start unfinished runs over instead of continuing them from their last checkpoint",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the runs and their commands, run nothing")
     return p
 
@@ -410,9 +472,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     threads = args.threads or default_threads(args.jobs)
     if args.dry_run:
         for run in runs:
-            print(f"# {run.name} -> {run.run_dir}{' (done: skipped)' if is_done(run) and not args.force else ''}")
-            print(f"OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {shlex.join(run.command)}")
+            checkpoint = resume_checkpoint(run, not (args.force or args.restart))
+            note = " (done: skipped)" if is_done(run) and not args.force else " (resumes)" if checkpoint else ""
+            print(f"# {run.name} -> {run.run_dir}{note}")
+            print(f"OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {shlex.join(command_from(run, checkpoint))}")
         return 0
-    results = run_grid(runs, args.root, args.jobs, threads, args.force)
+    results = run_grid(runs, args.root, args.jobs, threads, args.force, args.restart)
     print(table(results))
     return int(any(r.status == "failed" for r in results))

@@ -218,6 +218,56 @@ def test_runner_skips_done_runs_records_and_fails(tmp_path, capsys):
     assert (ok / "grid.log").read_text().count("threads 1") == 2  # the log is appended to
 
 
+#: A fake fit: writes checkpoints/last.ckpt in its run directory (from the logger overrides) after 0.3 s, then
+#: crashes (exit 1) if it did not start from a checkpoint (``--ckpt_path``), else finishes (exit 0); prints its
+#: arguments.
+CRASH_THEN_RESUME = """
+import pathlib, sys, time
+args = sys.argv[1:]
+print('args', *args)
+logger = dict(a[len('--trainer.logger.init_args.'):].split('=', 1) for a in args if a.startswith('--trainer.logger'))
+run_dir = pathlib.Path(logger['save_dir'], logger['project'], logger['id'])
+time.sleep(0.3)
+(run_dir / 'checkpoints').mkdir(parents=True, exist_ok=True)
+(run_dir / 'checkpoints' / 'last.ckpt').write_text('state')
+sys.exit(0 if any(a.startswith('--ckpt_path=') for a in args) else 1)
+"""
+
+
+def test_an_unfinished_run_continues_from_its_last_checkpoint(tmp_path, capsys):
+    """A run that crashed after checkpointing resumes with --ckpt_path on the next grid; its record counts both
+    starts' seconds (the first up to its checkpoint) and says where it resumed; --restart starts over."""
+    root = tmp_path / "root"
+    command = ["${interpreter}", "-c", CRASH_THEN_RESUME, "${args}"]
+    path = write_sweep(tmp_path / "fake.yaml", {"x": {"value": 1}}, command)
+    argv = [str(path), "--root", str(root), "--threads", "1"]
+    (run,) = grid.plan(grid.load_sweep(path), root)
+    run_dir = run.run_dir
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+
+    assert grid.main(argv) == 1  # crashed after its checkpoint
+    assert f"--ckpt_path={checkpoint}" not in (run_dir / "grid.log").read_text()
+    assert grid.main([*argv, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"{run.name} -> " in out and "(resumes)" in out and f"--ckpt_path={checkpoint}" in out
+    assert grid.main(argv) == 0
+    assert f"--ckpt_path={checkpoint}" in (run_dir / "grid.log").read_text().splitlines()[-1]
+    first, second = [json.loads(line) for line in (root / "grid-fake.jsonl").read_text().splitlines()]
+    assert first["attempts"] == 1 and first["resumed_from"] is None and first["rc"] == 1
+    assert second["attempts"] == 2 and second["resumed_from"] == str(checkpoint) and second["rc"] == 0
+    assert second["seconds"] >= 0.6  # two starts of at least 0.3 s each up to their checkpoints
+    attempts = [json.loads(line) for line in (run_dir / "attempts.jsonl").read_text().splitlines()]
+    assert [a["resumed_from"] for a in attempts] == [None, str(checkpoint)] and attempts[1]["prior_seconds"] >= 0.3
+    assert json.loads((run_dir / "done").read_text())["seconds"] == second["seconds"]
+
+    (run_dir / "done").unlink()  # unfinished again, with a checkpoint: --restart ignores it
+    assert grid.main([*argv, "--restart"]) == 1
+    third = json.loads((root / "grid-fake.jsonl").read_text().splitlines()[-1])
+    assert third["attempts"] == 1 and third["resumed_from"] is None
+    # the resumed start's command and its echo hold the checkpoint; the restart's do not
+    assert (run_dir / "grid.log").read_text().count(f"--ckpt_path={checkpoint}") == 2
+
+
 def test_main_reports_errors(tmp_path, capsys):
     """Missing files, duplicate sweep names and a bad --jobs are errors, from `rhm-memo grid` too."""
     assert grid.main([str(tmp_path / "missing.yaml")]) == 2
@@ -287,3 +337,14 @@ def test_end_to_end_tiny_grid(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert grid.main(argv) == 0  # restarted: nothing left to run
     assert capsys.readouterr().out.count("skipped") == 2
+    # an unfinished run (no done marker) continues from its last checkpoint: to step 8 from step 4
+    run_dir = tmp_path / "runs" / "rhm_memo" / "tiny-zipf_exponent1.0"
+    (run_dir / "done").unlink()
+    steps_before = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert grid.main([*argv, "--set", "trainer.max_steps=8"]) == 0
+    record = json.loads((tmp_path / "runs" / "grid-tiny.jsonl").read_text().splitlines()[-1])
+    assert record["name"] == run_dir.name and record["attempts"] == 2 and record["resumed_from"].endswith("last.ckpt")
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    keys = [(r["monitor"], r["step"]) for r in records]
+    assert len(keys) == len(set(keys)) and max(r["step"] for r in records) == 8
+    assert [s for s in steps_before if s <= 4] == [r["step"] for r in records if r["step"] <= 4]
