@@ -30,7 +30,14 @@ from pathlib import Path
 from rhm_memo.report.groups import Group, group_runs
 from rhm_memo.report.privacy import privacy_table
 from rhm_memo.report.records import Run, load_runs
-from rhm_memo.report.stats import comparison_table, contrast_table, null_table, slop_rows, verdict_table
+from rhm_memo.report.stats import (
+    comparison_table,
+    contrast_table,
+    null_table,
+    power_table,
+    slop_rows,
+    verdict_table,
+)
 from rhm_memo.report.tables import group_table, memorization_table, slop_table, summary_table
 from rhm_memo.runs import CONFIG_FILE, METRICS_FILE
 
@@ -62,6 +69,7 @@ def compute_table(runs: list[Run]) -> str:
 #: The tables a page can ask for, each from the list of runs its globs match.
 TABLES: dict[str, Callable[[list[Run]], str]] = {
     "null": lambda runs: null_table(group_runs(runs)),
+    "power": lambda runs: power_table(group_runs(runs)),
     "verdicts": lambda runs: verdict_table(group_runs(runs)),
     "slop-verdicts": lambda runs: verdict_table(groups := group_runs(runs), slop_rows(groups)),
     "comparison": lambda runs: comparison_table(group_runs(runs)),

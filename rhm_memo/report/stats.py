@@ -84,6 +84,52 @@ def permutation_p(a: Sequence[float], b: Sequence[float]) -> float:
     return float(result.pvalue)
 
 
+def detectable_difference(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest difference of means that two samples of ``n`` each, with standard deviation ``sd``, detect
+    with probability ``power`` in a two-sided two-sample t-test at level ``alpha`` (Student's t with the
+    noncentral t distribution; Welch's test, used by the contrasts, has the same power for equal n and sd up to
+    its degrees of freedom). NaN with n < 2 or an undefined sd."""
+    if n < 2 or not math.isfinite(sd) or sd <= 0:
+        return math.nan
+    st = _scipy_stats()
+    from scipy.optimize import brentq
+
+    df, scale = 2 * n - 2, sd * math.sqrt(2 / n)
+    critical = st.t.ppf(1 - alpha / 2, df)
+
+    def shortfall(delta: float) -> float:
+        nc = delta / scale
+        lower = st.nct.cdf(-critical, df, nc)  # the wrong-sign rejections: NaN (underflow) far from 0
+        return st.nct.sf(critical, df, nc) + (0.0 if math.isnan(lower) else lower) - power
+
+    return float(brentq(shortfall, 0.0, 50 * scale, xtol=1e-10 * scale))
+
+
+#: The onsets whose detectable differences the power table gives.
+POWER_KEYS = (f"onset τ={TAUS[0]:g}", f"onset {CHANCE_MULTIPLE}·M")
+
+
+def power_table(groups: Sequence[Group], n: int | None = None, alpha: float = 0.05, power: float = 0.8) -> str:
+    """Per setting and onset: its runs' mean and sd, and the difference of mean onsets that a contrast of two
+    settings of ``n`` runs each (default: the setting's own count) detects at ``power`` (two-sided ``alpha``),
+    if both had this sd (:func:`detectable_difference`), in steps and as a share of the mean."""
+    header = ["setting", "statistic", "n", "mean ± sd", "runs per setting", f"detectable at {power:.0%} power"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for group in groups:
+        for key in POWER_KEYS:
+            values = _values(group, key)
+            if len(values) < 2:
+                continue
+            summary = describe(values)
+            planned = n or summary.n
+            delta = detectable_difference(summary.sd, planned, alpha, power)
+            spread = f"{fmt(summary.mean, 0)} ± {fmt(summary.sd, 0)}"
+            detectable = f"{fmt(delta, 0)} steps ({delta / summary.mean:.0%} of the mean)"
+            cells = [group.label.replace("|", "\\|"), key, str(summary.n), spread, str(planned), detectable]
+            rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 #: The rows of the null table: a run statistic, its reference value (None: no test), and its null counterpart.
 NULL_ROWS: tuple[tuple[str, float | None, str], ...] = (
     ("auc_ever", 0.5, "auc_ever − null"),
