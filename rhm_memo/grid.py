@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -301,17 +302,40 @@ def is_done(run: Run) -> bool:
 
 
 def read_attempts(run: Run) -> list[dict[str, Any]]:
-    """The run's earlier starts (``RUN_DIR/attempts.jsonl``), oldest first; none if it never started."""
+    """The run's earlier starts, oldest first: ``RUN_DIR/attempts.jsonl``, or for a run started by an older
+    runner the last start in ``grid.log`` (its time and command); none if it never started."""
     path = run.run_dir / ATTEMPTS
-    if not path.is_file():
+    if path.is_file():
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    log = run.run_dir / "grid.log"
+    headers = re.findall(r"^# (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (.*)$", log.read_text(), re.M) if log.is_file() else []
+    if not headers:
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    when, command = headers[-1]
+    try:
+        argv = [a for a in shlex.split(command) if not a.startswith("--ckpt_path=")]
+    except ValueError:  # a command spanning lines: unknown
+        argv = None
+    return [{"started": time.mktime(time.strptime(when, "%Y-%m-%d %H:%M:%S")), "command": argv, "prior_seconds": 0.0}]
+
+
+def same_training(earlier: Sequence[str] | None, command: Sequence[str]) -> bool:
+    """Whether a checkpoint of ``earlier``'s training may continue under ``command``: the same arguments, except
+    ``--trainer.max_steps`` (a run may be extended); an unknown earlier command (None) is taken to match."""
+    if earlier is None:
+        return True
+    same = [a for a in earlier if not a.startswith("--trainer.max_steps=")]
+    return same == [a for a in command if not a.startswith("--trainer.max_steps=")]
 
 
 def resume_checkpoint(run: Run, resume: bool = True) -> Path | None:
-    """The last checkpoint an unfinished run continues from with ``resume``; None where it starts over."""
+    """The last checkpoint an unfinished run continues from with ``resume``: None where it starts over (no
+    checkpoint, a finished run, or one whose last start ran another command: :func:`same_training`)."""
     checkpoint = run.run_dir / LAST_CHECKPOINT
-    return checkpoint if resume and not is_done(run) and checkpoint.is_file() else None
+    if not resume or is_done(run) or not checkpoint.is_file():
+        return None
+    earlier = read_attempts(run)
+    return checkpoint if same_training(earlier[-1].get("command") if earlier else None, run.command) else None
 
 
 def command_from(run: Run, checkpoint: Path | None) -> list[str]:
@@ -321,11 +345,13 @@ def command_from(run: Run, checkpoint: Path | None) -> list[str]:
 
 def start_attempt(run: Run, resume: bool) -> tuple[list[str], dict[str, Any]]:
     """The command of this start and its attempt record. With ``resume`` and a last checkpoint left by an earlier,
-    unfinished start, the command continues from it (``--ckpt_path``), and the record counts the earlier starts'
-    useful seconds (each up to its last checkpoint; the steps after it are trained again); else it starts over."""
+    unfinished start of the same training, the command continues from it (``--ckpt_path``), and the record counts
+    the earlier starts' useful seconds (each up to its last checkpoint; steps after it are trained again and not
+    counted). Else the run starts over: its old checkpoints are removed, so that none can be resumed later."""
     checkpoint = resume_checkpoint(run, resume)
     earlier = read_attempts(run)
-    attempt: dict[str, Any] = {"started": time.time(), "resumed_from": None, "prior_seconds": 0.0}
+    attempt: dict[str, Any] = {"started": time.time(), "command": run.command, "resumed_from": None}
+    attempt["prior_seconds"] = 0.0
     if checkpoint is not None:
         attempt["resumed_from"] = str(checkpoint)
         if earlier:
@@ -334,6 +360,7 @@ def start_attempt(run: Run, resume: bool) -> tuple[list[str], dict[str, Any]]:
             attempt["prior_seconds"] = round(last["prior_seconds"] + useful, 3)
     else:
         earlier = []
+        shutil.rmtree(run.run_dir / LAST_CHECKPOINT.parent, ignore_errors=True)
     lines = [json.dumps(a) + "\n" for a in (*earlier, attempt)]
     (run.run_dir / ATTEMPTS).write_text("".join(lines))
     return command_from(run, checkpoint), attempt
@@ -370,8 +397,8 @@ def run_grid(
     """Run the runs not yet done (all with ``force``), ``jobs`` at a time; records go to ``ROOT/grid-SWEEP.jsonl``.
 
     An unfinished run continues from its last checkpoint unless ``restart`` or ``force`` (then it starts over).
-    A record's ``seconds`` is the run's wall time over all its starts (:func:`start_attempt`), ``attempts`` how
-    many starts it took."""
+    A record's ``seconds`` (and the result's) is the run's useful wall time over all its starts (up to each
+    start's last checkpoint: :func:`start_attempt`), ``attempts`` how many starts it took."""
     todo = [run for run in runs if force or not is_done(run)]
     results = {run.name: Result(run.name, "skipped", None, 0.0) for run in runs}
     Path(root).mkdir(parents=True, exist_ok=True)
@@ -382,8 +409,8 @@ def run_grid(
         nonlocal finished
         rc, seconds, attempt = execute(run, threads, resume=not (force or restart))
         record = {"name": run.name, "params": run.params, "seed": run.seed, "command": run.command, "rc": rc}
-        total = attempt["prior_seconds"] + seconds
-        record |= {"seconds": round(total, 3), "run_dir": str(run.run_dir), "finished": time.strftime("%FT%T")}
+        seconds += attempt["prior_seconds"]  # the run's useful wall time over all its starts
+        record |= {"seconds": round(seconds, 3), "run_dir": str(run.run_dir), "finished": time.strftime("%FT%T")}
         record |= {"attempts": len(read_attempts(run)), "resumed_from": attempt["resumed_from"]}
         with lock:
             with open(Path(root) / f"grid-{run.sweep}.jsonl", "a") as f:

@@ -260,12 +260,42 @@ def test_an_unfinished_run_continues_from_its_last_checkpoint(tmp_path, capsys):
     assert [a["resumed_from"] for a in attempts] == [None, str(checkpoint)] and attempts[1]["prior_seconds"] >= 0.3
     assert json.loads((run_dir / "done").read_text())["seconds"] == second["seconds"]
 
-    (run_dir / "done").unlink()  # unfinished again, with a checkpoint: --restart ignores it
+    (run_dir / "done").unlink()  # unfinished again, with a checkpoint: --restart ignores it and removes it
+    (run_dir / "checkpoints" / "stale.ckpt").write_text("old")
     assert grid.main([*argv, "--restart"]) == 1
     third = json.loads((root / "grid-fake.jsonl").read_text().splitlines()[-1])
     assert third["attempts"] == 1 and third["resumed_from"] is None
+    assert not (run_dir / "checkpoints" / "stale.ckpt").exists() and checkpoint.is_file()  # the new start's own
     # the resumed start's command and its echo hold the checkpoint; the restart's do not
     assert (run_dir / "grid.log").read_text().count(f"--ckpt_path={checkpoint}") == 2
+
+
+def test_a_checkpoint_resumes_only_the_same_training(tmp_path, capsys):
+    """Another command (an extra --set) starts over; a longer max_steps resumes; a run started by an older runner
+    (no attempts.jsonl) resumes with its start time and command from grid.log."""
+    root = tmp_path / "root"
+    fake = tmp_path / "fake_fit.py"
+    fake.write_text(CRASH_THEN_RESUME)  # a file: the command stays on one line of grid.log
+    path = write_sweep(tmp_path / "fake.yaml", {"x": {"value": 1}}, ["${interpreter}", str(fake), "${args}"])
+    argv = [str(path), "--root", str(root), "--threads", "1"]
+    (run,) = grid.plan(grid.load_sweep(path), root)
+    checkpoint = run.run_dir / "checkpoints" / "last.ckpt"
+
+    def last_record():
+        return json.loads((root / "grid-fake.jsonl").read_text().splitlines()[-1])
+
+    assert grid.main(argv) == 1
+    assert grid.main([*argv, "--set", "model.lr=0.1"]) == 1  # another training: starts over (and crashes)
+    assert last_record()["resumed_from"] is None and last_record()["attempts"] == 1
+    assert grid.main([*argv, "--set", "model.lr=0.1", "--set", "trainer.max_steps=9"]) == 0  # extended: resumes
+    assert last_record()["resumed_from"] == str(checkpoint) and last_record()["attempts"] == 2
+
+    (run.run_dir / "done").unlink()
+    (run.run_dir / "attempts.jsonl").unlink()  # as left by an older runner: grid.log alone
+    assert grid.main([*argv, "--set", "model.lr=0.1", "--set", "trainer.max_steps=9", "--dry-run"]) == 0
+    assert "(resumes)" in capsys.readouterr().out
+    assert grid.main([*argv, "--dry-run"]) == 0  # not the command of the last start in grid.log
+    assert "(resumes)" not in capsys.readouterr().out
 
 
 def test_main_reports_errors(tmp_path, capsys):

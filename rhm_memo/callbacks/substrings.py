@@ -83,9 +83,11 @@ class SubstringMonitor(SamplingMonitor):
         train = self.dm.train_strings
         self.copies = M.TrainIndex(train, g.v)
         log_prob = g.log_prob(train)
+        covered = M.training_mass(g.log_prob(torch.unique(train, dim=0))) >= 1 - 1e-9
         self.truth_novel = {
             h: (values, M.block_probabilities_outside(values, probs, train, log_prob, h, g.s, g.v))
             for h, (values, probs) in self.truth.items()
+            if not covered  # a training set holding every string leaves no novel string to expect
         }
 
     @override
@@ -116,8 +118,9 @@ class SubstringMonitor(SamplingMonitor):
 
     def novel_slop(self, novel: torch.Tensor, h: int) -> dict[str, float]:
         """The slop index of the novel samples alone and its null, a perfect generalizer's novel samples' (NaN
-        where every sample is a copy): whether over-production goes beyond the copied strings."""
-        if novel.shape[0] == 0:
+        where every sample is a copy or the training set holds every string): whether over-production goes beyond
+        the copied strings."""
+        if novel.shape[0] == 0 or h not in self.truth_novel:  # every sample a copy, or no string is novel
             return {"slop_index_novel": math.nan, "slop_index_novel_null": math.nan}
         g = self.dm.grammar
         freq = M.block_frequencies(novel, self.dm.train_strings, h, g.s, g.v, *self.truth_novel[h])

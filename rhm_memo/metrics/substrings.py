@@ -289,7 +289,7 @@ def block_probabilities_outside(
     strings, p = strings[distinct], log_prob[distinct].to(strings.device, torch.float64).exp()
     strings, p = strings[p > 0], p[p > 0]  # strings the grammar cannot derive take no mass away
     mass = float(p.sum())
-    if not mass < 1:
+    if not mass < 1 - 1e-9:
         raise ValueError(f"the strings hold all of the grammar's mass ({mass:.6g}): no string lies outside them")
     b = blocks(strings, height, s)
     positions, width = b.shape[1], b.shape[2]
@@ -305,7 +305,8 @@ def block_probabilities_outside(
     flat = true_probs.to(b.device, torch.float64).clone().reshape(-1)
     offsets = torch.arange(positions, device=b.device) * true_values.shape[0]
     flat.index_add_(0, (where + offsets).reshape(-1), -p.repeat_interleave(positions))
-    return (flat.clamp_min(0) / (1 - mass)).view(positions, -1)
+    outside = flat.clamp_min(0).view(positions, -1)
+    return outside / outside.sum(1, keepdim=True)  # each row sums to 1 − M; its own sum cancels less near M = 1
 
 
 def top_blocks(freq: BlockFrequencies, k: int) -> list[dict[str, Any]]:

@@ -104,7 +104,7 @@ def run_statistics(run: Run, taus: Sequence[float] = TAUS) -> dict[str, float | 
     ``slop@intermediate h`` and ``slop − null@intermediate h`` are the means, over the evaluations of
     :func:`intermediate_steps`, of the slop index and of its excess over a perfect generalizer's (claim 4);
     ``slop true@intermediate h`` and ``slop novel − null@intermediate h`` the same means of ``slop_index_true``
-    (reference 1) and of the novel samples' index minus its null, where the records hold them (None before).
+    (reference 1) and of the novel samples' index minus its null, where every record of the window holds them.
     Next to each, where the records hold the null model (docs/concepts/null.md): ``M`` (the grammar sampler's
     copy fraction), ``excess copy fraction``, each AUC's ``null`` mean and ``− null``, the observed AUC minus
     the null mean of the same evaluation.
@@ -136,8 +136,9 @@ def run_statistics(run: Run, taus: Sequence[float] = TAUS) -> dict[str, float | 
         _, true = series(run.substrings, lambda r, h=h: r["heights"][h]["slop_index_true"])
         _, novel = series(run.substrings, lambda r, h=h: r["heights"][h]["slop_index_novel"])
         _, novel_null = series(run.substrings, lambda r, h=h: r["heights"][h]["slop_index_novel_null"])
-        stats[f"slop true@intermediate h={h}"] = _mean(true[inside])
-        stats[f"slop novel − null@intermediate h={h}"] = _mean((novel - novel_null)[inside])
+        stats[f"slop true@intermediate h={h}"] = _mean_if_recorded(run, h, "slop_index_true", true, inside)
+        stats[f"slop novel − null@intermediate h={h}"] = _mean_if_recorded(run, h, "slop_index_novel",
+                                                                          novel - novel_null, inside)  # fmt: skip
     return stats
 
 
@@ -153,6 +154,13 @@ def intermediate_steps(run: Run, tau: float = TAUS[0]) -> list[float]:
         return []
     end = start + int(np.argmax(fraction[start:] >= tau)) if (fraction[start:] >= tau).any() else len(steps)
     return steps[start : max(end, start + 1)].tolist()
+
+
+def _mean_if_recorded(run: Run, h: str, key: str, values: np.ndarray, inside: np.ndarray) -> float | None:
+    """The mean of ``values`` over the window, None unless every substrings record in it has ``key`` at height
+    ``h`` (a run whose monitor began recording it midway would otherwise average part of the window)."""
+    recorded = np.array([key in r.get("heights", {}).get(h, {}) for r in run.substrings if r["step"] > 0], bool)
+    return _mean(values[inside]) if inside.any() and recorded[inside].all() else None
 
 
 def _mean(values: np.ndarray) -> float | None:

@@ -113,7 +113,8 @@ def power_table(groups: Sequence[Group], n: int | None = None, alpha: float = 0.
     """Per setting and onset: its runs' mean and sd, and the difference of mean onsets that a contrast of two
     settings of ``n`` runs each (default: the setting's own count) detects at ``power`` (two-sided ``alpha``),
     if both had this sd (:func:`detectable_difference`), in steps and as a share of the mean."""
-    header = ["setting", "statistic", "n", "mean ± sd", "runs per setting", f"detectable at {power:.0%} power"]
+    header = ["setting", "statistic", "runs reaching it", "mean ± sd", "planned runs per setting",
+              f"detectable at {power:.0%} power"]  # fmt: skip
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for group in groups:
         for key in POWER_KEYS:

@@ -304,7 +304,45 @@ def test_novel_slop_ignores_the_copies(tmp_path):
         alone = M.frequency_summary(M.block_frequencies(held_out, dm.train_strings, int(h), g.s, g.v))["slop_index"]
         assert second["heights"][h]["slop_index_novel"] == pytest.approx(alone, rel=1e-12)
         assert second["heights"][h]["slop_index"] != pytest.approx(alone, rel=1e-6)  # the copies do change the index
-        assert 0 < second["heights"][h]["slop_index_novel_null"] < 2
+        expected_null = enumerated_novel_null(g, dm.train_strings, int(h))
+        assert first["heights"][h]["slop_index_null"] is not None  # defined, unlike the novel ones at step 1
+        assert second["heights"][h]["slop_index_novel_null"] == pytest.approx(expected_null, rel=1e-12)
+
+
+def enumerated_novel_null(g, train, h):
+    """The slop index of a perfect generalizer's novel samples, by enumeration (plain Python): every grammar string
+    outside the training set weighted by p(x), its blocks pooled over positions; the top decile of the training
+    frequencies by rank ⌈0.1·K⌉ with ties included."""
+    strings, log_prob = g.enumerate()
+    excluded = set(map(tuple, train.tolist()))
+    width = g.s**h
+    truth, outside = {}, 0.0
+    for row, p in zip(strings.tolist(), log_prob.exp().tolist()):
+        if tuple(row) in excluded:
+            continue
+        outside += p
+        for i in range(0, len(row), width):
+            truth[tuple(row[i : i + width])] = truth.get(tuple(row[i : i + width]), 0.0) + p / (len(row) // width)
+    f_train = block_frequency(train, h, g.s)
+    ranked = sorted(f_train.values(), reverse=True)
+    threshold = ranked[-(-len(ranked) // 10) - 1]  # rank ⌈K/10⌉, in integers
+    top = [b for b, f in f_train.items() if f >= threshold]
+    return sum(truth.get(b, 0.0) / outside for b in top) / sum(f_train[b] for b in top)
+
+
+def test_novel_slop_is_undefined_when_the_training_set_holds_every_string(tmp_path):
+    """A training set of all 16 strings of a grammar leaves nothing novel to expect: the fit runs and records the
+    novel index and its null as None (the other indices as usual)."""
+    out = tmp_path / "run"
+    dm = tiny_data(v=3, L=2, train_size=16, test_size=0, zipf_levels=[1, 2])
+    substr = SubstringMonitor(num_samples=16, batch_size=16, per_octave=0, every_n_steps=1, out_dir=str(out))
+    fit(tmp_path, [substr], 1, dm=dm)
+    assert dm.grammar.num_strings() == len(torch.unique(dm.train_strings, dim=0)) == 16
+    (record,) = read_records(out)
+    for h in ("1", "2"):
+        assert record["heights"][h]["slop_index_novel"] is None
+        assert record["heights"][h]["slop_index_novel_null"] is None
+    assert record["heights"]["1"]["slop_index_null"] is not None
 
 
 def test_evaluate_directly_returns_the_record(tmp_path):

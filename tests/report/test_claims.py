@@ -61,7 +61,7 @@ def test_slop_statistics_average_the_window(tmp_path):
 
 def test_true_and_novel_slop_average_the_same_window(tmp_path):
     """slop_index_true and slop_index_novel − its null, averaged over the window [8, 16, 32] like the slop index;
-    None for runs recorded before the monitor wrote them."""
+    None for runs recorded before the monitor wrote them, and for runs whose records hold them for part of it."""
     fractions = [0.0, 0.005, 0.01, 0.05, 0.09, 0.1, 0.3, 0.5, 0.6]
     path = run_with(tmp_path, "r", fractions, [1.0] * 9, [0.8] * 9)
     records = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
@@ -78,6 +78,15 @@ def test_true_and_novel_slop_average_the_same_window(tmp_path):
     (old,) = load_runs([run_with(tmp_path, "q", fractions, [1.0] * 9, [0.8] * 9)])
     assert run_statistics(old)["slop true@intermediate h=1"] is None
     assert run_statistics(old)["slop novel − null@intermediate h=1"] is None
+    # recorded from step 16 on only (a monitor that began midway): part of the window, so no mean
+    for sub in subs[:3]:
+        for key in ("slop_index_true", "slop_index_novel", "slop_index_novel_null"):
+            del sub["heights"]["1"][key]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (partial,) = load_runs([path])
+    assert run_statistics(partial)["slop true@intermediate h=1"] is None
+    assert run_statistics(partial)["slop novel − null@intermediate h=1"] is None
+    assert run_statistics(partial)["slop@intermediate h=1"] is not None
 
 
 def test_slop_rows_name_block_sizes(tmp_path):
