@@ -19,9 +19,10 @@ CHANCE_MULTIPLE = 10
 #: The copy fraction from which a run copies: with ``TAUS[0]``, the bounds of the intermediate regime (claim 4).
 COPYING_FROM = 0.01
 
-#: Config keys that may differ between replicates of one setting: the seeds, and where and how the run is logged.
+#: Config keys that may differ between replicates of one setting: the seeds, where and how the run is logged, and
+#: the sample size of ``rhm-memo predict`` (no part of training or of its records; older configs lack it).
 REPLICATE_KEYS = ("seed_everything", "data.seed_data", "data.cache_dir", "trainer.logger", "trainer.default_root_dir",
-                  "ckpt_path", "checkpoint")  # fmt: skip
+                  "ckpt_path", "checkpoint", "data.predict_size")  # fmt: skip
 
 
 @dataclass

@@ -342,10 +342,13 @@ def test_matplotlib_is_imported_only_inside_functions():
 
 # ---------------------------------------------------------------------------------------------------------- seeds
 def test_group_runs_ignores_seeds_and_logging_and_labels_by_what_differs(tmp_path):
-    """Runs that differ only in seeds and logger form one group; the label names the keys that differ."""
+    """Runs that differ only in seeds, logger and predict size form one group; the label names the keys that
+    differ."""
     a1 = make_run(tmp_path / "a1", label="x", seed=1, data={"L": 2, "zipf_exponent": 0.0, "seed_data": 1})
     b1 = make_run(tmp_path / "b1", label="y", seed=1, data={"L": 2, "zipf_exponent": 1.0, "seed_data": 1})
-    a2 = make_run(tmp_path / "a2", label="z", seed=2, data={"L": 2, "zipf_exponent": 0.0, "seed_data": 2})
+    a2 = make_run(
+        tmp_path / "a2", label="z", seed=2, data={"L": 2, "zipf_exponent": 0.0, "seed_data": 2, "predict_size": 64}
+    )  # a config written by a later version
     lone = make_run(tmp_path / "lone")
     (lone / "config.yaml").unlink()
     groups = report.group_runs(load_runs([a1, b1, a2, lone]))
