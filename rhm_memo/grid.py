@@ -319,23 +319,40 @@ def read_attempts(run: Run) -> list[dict[str, Any]]:
     return [{"started": time.mktime(time.strptime(when, "%Y-%m-%d %H:%M:%S")), "command": argv, "prior_seconds": 0.0}]
 
 
-def same_training(earlier: Sequence[str] | None, command: Sequence[str]) -> bool:
-    """Whether a checkpoint of ``earlier``'s training may continue under ``command``: the same arguments, except
-    ``--trainer.max_steps`` (a run may be extended); an unknown earlier command (None) is taken to match."""
+def config_digest(command: Sequence[str]) -> str:
+    """A digest of the contents of the config files that ``command`` names (``--config F`` / ``--config=F``; a
+    missing file counts as empty), so that an edited config file tells one training from another."""
+    names = [b for a, b in itertools.pairwise(command) if a == "--config"]
+    names += [a.split("=", 1)[1] for a in command if a.startswith("--config=")]
+    digest = hashlib.sha256()
+    for name in names:
+        path = Path(name)
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def same_training(earlier: dict[str, Any] | None, command: Sequence[str]) -> bool:
+    """Whether a checkpoint left by the ``earlier`` start (an attempt record) may continue under ``command``: the
+    same arguments, except ``--trainer.max_steps`` (a run may be extended), and the same contents of the config
+    files they name; what the record lacks (written by an older runner) is taken to match."""
     if earlier is None:
         return True
-    same = [a for a in earlier if not a.startswith("--trainer.max_steps=")]
+    if earlier.get("configs") is not None and earlier["configs"] != config_digest(command):
+        return False
+    if earlier.get("command") is None:
+        return True
+    same = [a for a in earlier["command"] if not a.startswith("--trainer.max_steps=")]
     return same == [a for a in command if not a.startswith("--trainer.max_steps=")]
 
 
 def resume_checkpoint(run: Run, resume: bool = True) -> Path | None:
     """The last checkpoint an unfinished run continues from with ``resume``: None where it starts over (no
-    checkpoint, a finished run, or one whose last start ran another command: :func:`same_training`)."""
+    checkpoint, a finished run, or one whose last start ran another command or config: :func:`same_training`)."""
     checkpoint = run.run_dir / LAST_CHECKPOINT
     if not resume or is_done(run) or not checkpoint.is_file():
         return None
     earlier = read_attempts(run)
-    return checkpoint if same_training(earlier[-1].get("command") if earlier else None, run.command) else None
+    return checkpoint if same_training(earlier[-1] if earlier else None, run.command) else None
 
 
 def command_from(run: Run, checkpoint: Path | None) -> list[str]:
@@ -350,7 +367,8 @@ def start_attempt(run: Run, resume: bool) -> tuple[list[str], dict[str, Any]]:
     counted). Else the run starts over: its old checkpoints are removed, so that none can be resumed later."""
     checkpoint = resume_checkpoint(run, resume)
     earlier = read_attempts(run)
-    attempt: dict[str, Any] = {"started": time.time(), "command": run.command, "resumed_from": None}
+    attempt: dict[str, Any] = {"started": time.time(), "command": run.command, "configs": config_digest(run.command)}
+    attempt["resumed_from"] = None
     attempt["prior_seconds"] = 0.0
     if checkpoint is not None:
         attempt["resumed_from"] = str(checkpoint)

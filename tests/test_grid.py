@@ -271,12 +271,14 @@ def test_an_unfinished_run_continues_from_its_last_checkpoint(tmp_path, capsys):
 
 
 def test_a_checkpoint_resumes_only_the_same_training(tmp_path, capsys):
-    """Another command (an extra --set) starts over; a longer max_steps resumes; a run started by an older runner
-    (no attempts.jsonl) resumes with its start time and command from grid.log."""
+    """An edited config file or another command (an extra --set) starts over; a longer max_steps resumes; a run
+    started by an older runner (no attempts.jsonl) resumes with its start time and command from grid.log."""
     root = tmp_path / "root"
-    fake = tmp_path / "fake_fit.py"
+    fake, config = tmp_path / "fake_fit.py", tmp_path / "setting.yaml"
     fake.write_text(CRASH_THEN_RESUME)  # a file: the command stays on one line of grid.log
-    path = write_sweep(tmp_path / "fake.yaml", {"x": {"value": 1}}, ["${interpreter}", str(fake), "${args}"])
+    config.write_text("lr: 0.1\n")
+    command = ["${interpreter}", str(fake), "--config", str(config), "${args}"]
+    path = write_sweep(tmp_path / "fake.yaml", {"x": {"value": 1}}, command)
     argv = [str(path), "--root", str(root), "--threads", "1"]
     (run,) = grid.plan(grid.load_sweep(path), root)
     checkpoint = run.run_dir / "checkpoints" / "last.ckpt"
@@ -285,6 +287,10 @@ def test_a_checkpoint_resumes_only_the_same_training(tmp_path, capsys):
         return json.loads((root / "grid-fake.jsonl").read_text().splitlines()[-1])
 
     assert grid.main(argv) == 1
+    config.write_text("lr: 0.2\n")  # the config file edited: another training
+    assert grid.main([*argv, "--dry-run"]) == 0 and "(resumes)" not in capsys.readouterr().out
+    config.write_text("lr: 0.1\n")
+    assert grid.main([*argv, "--dry-run"]) == 0 and "(resumes)" in capsys.readouterr().out
     assert grid.main([*argv, "--set", "model.lr=0.1"]) == 1  # another training: starts over (and crashes)
     assert last_record()["resumed_from"] is None and last_record()["attempts"] == 1
     assert grid.main([*argv, "--set", "model.lr=0.1", "--set", "trainer.max_steps=9"]) == 0  # extended: resumes
