@@ -8,8 +8,8 @@ A block of the page
 
 is replaced by ``TABLE`` (one of :data:`TABLES`) of the finished runs whose directories match the globs (relative
 to the page's repository root, the working directory); a grid run still in progress (``grid.log``, no ``done``
-marker) is left out. ``contrast [n=N] GLOB_A GLOB_B`` compares two settings (marked interim below the planned N
-runs each); ``figure NAME GLOB...`` draws a report
+marker) is left out. ``contrast GLOB_A GLOB_B`` compares two settings; ``n=N`` after the table's name marks
+it interim while a setting has fewer than the planned N finished runs; ``figure NAME GLOB...`` draws a report
 figure into ``img/generated/PAGE/`` next to the page, named by a digest of its records. ``rhm-memo report --page
 docs/reproduction.md`` rewrites the blocks; ``--check`` only says whether the page is current (a test runs it, so
 a hand-edited number, or a figure older than its records, fails CI).
@@ -157,16 +157,16 @@ def _finished(run_dir: Path) -> bool:
 
 
 def render_block(spec: str, figures: Figures | None = None) -> str:
-    """The markdown of one block: ``spec`` is ``TABLE GLOB [GLOB ...]``, ``contrast GLOB_A GLOB_B`` or
+    """The markdown of one block: ``spec`` is ``TABLE [n=N] GLOB [GLOB ...]``, ``contrast [n=N] GLOB_A GLOB_B`` or
     ``figure NAME GLOB [GLOB ...]`` (drawn only with ``figures`` that may write: :func:`update_page` passes
     them)."""
     name, *patterns = spec.split()
     if name == "figure":
         return render_figure(spec, patterns, figures or Figures(Path.cwd(), write=False))
+    planned = None
+    if patterns and re.fullmatch(r"n=\d+", patterns[0]):
+        planned, patterns = int(patterns[0][2:]), patterns[1:]
     if name in CONTRASTS:
-        planned = None
-        if patterns and re.fullmatch(r"n=\d+", patterns[0]):
-            planned, patterns = int(patterns[0][2:]), patterns[1:]
         if len(patterns) != 2:
             raise ValueError(f"a {name} block needs '{name} [n=N] GLOB_A GLOB_B' (one glob per setting), got {spec!r}")
         arms = [sorted(d for d in glob.glob(p) if _finished(Path(d))) for p in patterns]
@@ -186,7 +186,14 @@ def render_block(spec: str, figures: Figures | None = None) -> str:
     dirs = sorted({d for p in patterns for d in glob.glob(p) if _finished(Path(d))})
     if not dirs:
         return f"*No finished runs match {' '.join(patterns)} yet.*"
-    return TABLES[name](load_runs(dirs))
+    runs = load_runs(dirs)
+    table = TABLES[name](runs)
+    short = [g for g in group_runs(runs) if planned is not None and len(g.runs) < planned]
+    if short:
+        done = "; ".join(f"{g.label}: {len(g.runs)} of {planned}" for g in short)
+        note = f"*Interim ({done} finished runs; the verdicts are read at the planned n = {planned} per setting).*"
+        table = f"{note}\n\n{table}"
+    return table
 
 
 def render_page(text: str, figures: Figures | None = None) -> str:

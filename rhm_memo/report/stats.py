@@ -275,18 +275,27 @@ CLAIM1_ROWS = (
 
 def slop_rows(groups: Sequence[Group]) -> list[tuple[str, float, str]]:
     """Claim 4's rows of the verdict table, per height whose slop index is defined in some run: the intermediate
-    regime's slop index minus its null (against 0, pre-registered), and the slop index itself (against 1)."""
+    regime's slop index minus its null (against 0, pre-registered), and the slop index itself (against 1); then,
+    for the heights where some run recorded them, the two exploratory readings: ``slop_index_true`` (against 1,
+    a perfect generalizer's expectation) and the novel samples' index minus its null (against 0)."""
     keys = {k for g in groups for run in g.runs for k, v in run_statistics(run).items() if v is not None}
-    heights = sorted({k.rsplit("=", 1)[1] for k in keys if k.startswith("slop@intermediate h=")}, key=int)
     arities = {((run.config or {}).get("data") or {}).get("s") for g in groups for run in g.runs}
     s = arities.pop() if len(arities) == 1 else None  # blocks of height h hold s**h tokens
-    rows = []
-    for h in heights:
-        size = f"{s ** int(h)}-token blocks" if isinstance(s, int) else f"height-{h} blocks"
-        rows.append((f"slop − null@intermediate h={h}", 0.0,
-                     f"{size} over-produced beyond a perfect generalizer (pre-registered)"))  # fmt: skip
-    for h in heights:
-        rows.append((f"slop@intermediate h={h}", 1.0, "the same without the null"))
+
+    def heights(prefix: str) -> list[str]:
+        return sorted({k.rsplit("=", 1)[1] for k in keys if k.startswith(prefix)}, key=int)
+
+    def size(h: str) -> str:
+        return f"{s ** int(h)}-token blocks" if isinstance(s, int) else f"height-{h} blocks"
+
+    rows = [(f"slop − null@intermediate h={h}", 0.0, f"{size(h)} over-produced beyond a perfect generalizer "
+             "(pre-registered)") for h in heights("slop@intermediate h=")]  # fmt: skip
+    rows += [(f"slop@intermediate h={h}", 1.0, "the same without the null") for h in heights("slop@intermediate h=")]
+    rows += [(f"slop true@intermediate h={h}", 1.0, f"{size(h)} the grammar makes common over-produced beyond "
+              "their true frequency (exploratory)") for h in heights("slop true@intermediate h=")]  # fmt: skip
+    rows += [(f"slop novel − null@intermediate h={h}", 0.0, f"samples that copy no training string over-produce "
+              f"the training set's common {size(h)} beyond a perfect generalizer's (exploratory)")
+             for h in heights("slop novel − null@intermediate h=")]  # fmt: skip
     return rows
 
 

@@ -100,6 +100,55 @@ def test_slop_rows_name_block_sizes(tmp_path):
     assert slop_rows(group_runs(mixed))[0][2].startswith("height-1 blocks")
 
 
+def with_readings(path, true, novel, novel_null):
+    """Add slop_index_true and the novel index with its null (h = "1") to every substrings record of ``path``."""
+    records = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+    for record in records:
+        if record["monitor"] == "substrings":
+            readings = {"slop_index_true": true, "slop_index_novel": novel, "slop_index_novel_null": novel_null}
+            record["heights"]["1"] |= readings
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_slop_rows_add_the_exploratory_readings_only_where_recorded(tmp_path, monkeypatch):
+    """slop true (against 1) and slop novel − null (against 0) follow the registered rows, only where a run
+    recorded them; their verdicts are one-sample t-tests of the window means (hand-computed here)."""
+    fractions = [0.0, 0.02, 0.05, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]  # window: steps 4 and 8
+    old = load_runs([run_with(tmp_path, f"old{i}", fractions, [1.0] * 9, [0.9] * 9) for i in range(2)])
+    assert [r[0] for r in slop_rows(group_runs(old))] == ["slop − null@intermediate h=1", "slop@intermediate h=1"]
+    trues, novels = [1.1, 1.3, 1.2], [0.4, 0.1, 0.3]
+    new = [with_readings(run_with(tmp_path, f"new{i}", fractions, [1.0] * 9, [0.9] * 9), t, n + 0.5, 0.5)
+           for i, (t, n) in enumerate(zip(trues, novels))]  # fmt: skip
+    rows_ = slop_rows(group_runs(load_runs(new)))
+    assert [(r[0], r[1]) for r in rows_][2:] == [("slop true@intermediate h=1", 1.0),
+                                                 ("slop novel − null@intermediate h=1", 0.0)]  # fmt: skip
+    assert all("exploratory" in r[2] for r in rows_[2:]) and rows_[2][2].startswith("2-token blocks")
+    monkeypatch.chdir(tmp_path)
+    table = {r["statistic"]: r for r in rows(render_block("slop-verdicts new*"))}
+    for key, values, reference in [("slop true@intermediate h=1", trues, 1.0),
+                                   ("slop novel − null@intermediate h=1", novels, 0.0)]:  # fmt: skip
+        mean, var = mean_var(values)
+        p = t_two_sided(abs(mean - reference) / math.sqrt(var / len(values)), len(values) - 1)
+        shown = table[key]["verdict"].split("(p = ")[1]
+        assert float(shown.split(",")[0]) == pytest.approx(p, rel=0.01) and shown.endswith(", n = 3)")
+        assert table[key]["mean ± sd [95% CI]"].startswith(f"{mean:.3f} ± {math.sqrt(var):.3f}")
+
+
+def test_a_table_block_with_a_planned_n_is_marked_interim_until_each_setting_has_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fractions = [0.0, 0.02, 0.05, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    for i in range(2):
+        run_with(tmp_path, f"r{i}", fractions, [1.0 + i / 10] * 9, [0.9] * 9)
+    plain = render_block("slop-verdicts r*")
+    interim = render_block("slop-verdicts n=3 r*")
+    note, _, rest = interim.partition("\n\n")
+    assert rest == plain and note.startswith("*Interim (") and ": 2 of 3 finished runs;" in note
+    assert "read at the planned n = 3 per setting" in note
+    assert render_block("slop-verdicts n=2 r*") == plain
+    assert render_block("slop-verdicts n=3 none*") == "*No finished runs match none* yet.*"
+
+
 def test_slop_window_meets_substrings_on_another_schedule(tmp_path):
     """Substrings evaluations at other steps than the memorization ones: those within [first, last] of the window
     count (the window of memorization steps is [8, 32])."""
