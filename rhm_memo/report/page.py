@@ -188,9 +188,12 @@ def render_block(spec: str, figures: Figures | None = None) -> str:
         return f"*No finished runs match {' '.join(patterns)} yet.*"
     runs = load_runs(dirs)
     table = TABLES[name](runs)
-    short = [g for g in group_runs(runs) if planned is not None and len(g.runs) < planned]
-    if short:
-        done = "; ".join(f"{g.label}: {len(g.runs)} of {planned}" for g in short)
+    groups = group_runs(runs)
+    short = [g for g in groups if planned is not None and len(g.runs) < planned]
+    if short:  # one setting is labelled "all runs": name it by the globs instead
+        matched = " ".join(Path(p).name for p in patterns if any(_finished(Path(d)) for d in glob.glob(p)))
+        names = {id(g): g.label for g in groups} if len(groups) > 1 else {id(groups[0]): matched}
+        done = "; ".join(f"{names[id(g)]}: {len(g.runs)} of {planned}" for g in short)
         note = f"*Interim ({done} finished runs; the verdicts are read at the planned n = {planned} per setting).*"
         table = f"{note}\n\n{table}"
     return table
