@@ -1,5 +1,6 @@
 """rhm_memo.report.page: generated tables inside markdown pages, and the reproduction page is current."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,41 @@ def test_the_reproduction_page_matches_the_committed_records(monkeypatch):
     """Every generated table of docs/reproduction.md equals what the committed records give (no hand edits)."""
     monkeypatch.chdir(ROOT)
     assert update_page("docs/reproduction.md", check=True), "run: rhm-memo report --page docs/reproduction.md"
+
+
+SUPERSCRIPT = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
+
+
+def stated(text):
+    """The value, sign kept, of a number as prose writes it ("−0.086", "+0.16", "2.7·10⁻⁴") and half a unit of its
+    last digit (what rounding to it can hide)."""
+    mantissa, _, power = text.replace("−", "-").partition("·10")
+    scale = 10.0 ** int(power.translate(SUPERSCRIPT)) if power else 1.0
+    decimals = len(mantissa.partition(".")[2])
+    return float(mantissa) * scale, 0.5 * 10.0**-decimals * scale
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "half"), [("−0.086", -0.086, 5e-4), ("+0.16", 0.16, 5e-3), ("2.7·10⁻⁴", 2.7e-4, 5e-6)]
+)
+def test_stated_numbers_parse(text, value, half):
+    assert stated(text) == pytest.approx((value, half))
+
+
+def test_the_regime_studys_prose_states_only_numbers_of_its_tables():
+    """Each p-value and each signed effect that the prose of the regime study states is, at the prose's precision,
+    a number of one of the section's generated blocks: a change of the records that moves a table also fails the
+    sentence that quotes it, instead of leaving it stale."""
+    page = (ROOT / "docs" / "reproduction.md").read_text()
+    start = page.index("## In the paper's regime")
+    section = page[start : page.index("\n## ", start)]
+    blocks = re.findall(r"<!-- generated: [^>]*-->\n(.*?)<!-- end generated -->", section, re.S)
+    tabled = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]\d+)?", "".join(blocks))]
+    prose = re.sub(r"<!-- generated: [^>]*-->.*?<!-- end generated -->|```.*?```", "", section, flags=re.S)
+    quoted = re.findall(r"\bp = (\d+\.\d+(?:·10[⁻⁰-⁹¹²³]+)?)", prose) + re.findall(r"[−+]\d*\.\d+", prose)
+    assert len(quoted) > 20  # the check reads the page
+    stale = [q for q in quoted if not any(abs(v - stated(q)[0]) <= stated(q)[1] * (1 + 1e-9) for v in tabled)]
+    assert not stale, f"numbers in the prose of docs/reproduction.md that no generated table gives: {stale}"
 
 
 def test_grid_runs_in_progress_are_left_out(tmp_path, monkeypatch):
