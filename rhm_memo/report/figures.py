@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from rhm_memo.report.groups import group_runs, run_statistics
+from rhm_memo.report.groups import CHANCE_MULTIPLE, group_runs, run_statistics
 from rhm_memo.report.privacy import REGIMES, exposure_by_bin
 from rhm_memo.report.records import TAUS, Run, copy_fractions, heights_of, num, onsets, optional, series
 
@@ -245,6 +245,45 @@ def plot_group_statistics(runs: Sequence[Run], out_dir: str | Path, taus: Sequen
     return _save(fig, out_dir, "by_setting")
 
 
+def plot_copy_fraction_by_setting(runs: Sequence[Run], out_dir: str | Path, tau: float = TAUS[0]) -> list[Path]:
+    """Per setting (``group_runs``, one colour each): every run's copy fraction vs step (thin) and the median over
+    the runs evaluated at each step (thick); left as it is, with the onset level ``tau``, right divided by the
+    run's own M (the grammar sampler's copy fraction), with the onset relative to chance (``CHANCE_MULTIPLE``·M).
+    [] with fewer than two settings or no memorization records."""
+    groups = group_runs(runs)
+    if len(groups) < 2 or not any(copy_fractions(run)[0].size for run in runs):
+        return []
+    from matplotlib.lines import Line2D
+
+    fig, axes = _figure(1, 2, width=5.0, height=3.8)
+    panels = [(axes[0, 0], False, tau, f"copy fraction (τ = {tau:g} dotted)"),
+              (axes[0, 1], True, CHANCE_MULTIPLE, f"copy fraction ÷ M ({CHANCE_MULTIPLE}·M dotted)")]  # fmt: skip
+    for ax, relative, level, ylabel in panels:
+        ax.axhline(level, color="0.5", ls=":", lw=1, zorder=0)
+        for i, group in enumerate(groups):
+            color, by_step = f"C{i % 10}", {}
+            for run in group.runs:
+                steps, frac = copy_fractions(run)
+                if relative:
+                    mass = series(run.memorization, lambda r: r["null"]["mass"])[1]
+                    frac = frac / mass if np.isfinite(mass).all() and (mass > 0).all() else np.full(frac.shape, np.nan)
+                ax.plot(steps, frac, "-", lw=0.7, alpha=0.45, color=color)
+                for step, value in zip(steps.tolist(), frac.tolist()):
+                    by_step.setdefault(step, []).append(value)
+            steps = sorted(by_step)
+            ax.plot(steps, [np.nanmedian(by_step[k]) if np.isfinite(by_step[k]).any() else np.nan for k in steps],
+                    "-", lw=2.2, color=color)  # fmt: skip
+        ax.set(xscale="log", xlabel="training step", ylabel=ylabel)
+        if relative:
+            ax.set_yscale("symlog", linthresh=1.0)
+            ax.set_ylim(bottom=0.0)
+    handles = [Line2D([], [], color=f"C{i % 10}", lw=2.2, label=f"{g.label} (n = {len(g.runs)})")
+               for i, g in enumerate(groups)]  # fmt: skip
+    handles.append(Line2D([], [], color="0.3", lw=0.7, label="one run (thick: the median)"))
+    axes[0, 0].legend(handles=handles, fontsize="small")
+    return _save(fig, out_dir, "copy_fraction_by_setting")
+
+
 def plot_auc_vs_null(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
     """``auc_ever`` vs step of every run (solid) next to its null model's mean ± sd (dashed, band), one panel per
     setting; [] if no record holds the null model."""
@@ -322,5 +361,6 @@ FIGURES: tuple[tuple[str, Callable[..., list[Path]], str], ...] = (
     ("memorized fraction by log-prob quantile", plot_memorized_by_quantile, "memorization records with quantiles"),
     ("over-production of common blocks", plot_overproduction, "substrings records with top_blocks"),
     ("onsets and AUC per setting, over seeds", plot_group_statistics, "two settings with memorization records"),
+    ("copy fraction per setting, over seeds", plot_copy_fraction_by_setting, "two settings with memorization records"),
     ("membership inference and exposure per log-p bin", plot_privacy, "privacy records"),
 )

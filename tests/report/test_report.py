@@ -281,13 +281,13 @@ def test_main_draws_every_figure_with_every_run(tmp_path, capsys):
         summary = main([str(a), str(b), "--out", str(tmp_path / "rep")])
     assert summary == tmp_path / "rep" / "summary.md" and f"wrote {summary}" in capsys.readouterr().out
     stems = ["copy_fraction", "auc_vs_null", "block_copies", "slop_kl", "memorized_by_quantile", "overproduction",
-             "by_setting", "privacy"]  # fmt: skip
+             "by_setting", "copy_fraction_by_setting", "privacy"]  # fmt: skip
     assert len(FIGURES) == len(stems)
     for stem in stems:
         paths = [tmp_path / "rep" / f"{stem}.png", tmp_path / "rep" / f"{stem}.svg"]
         assert_figure_files(paths)
         svg = paths[1].read_text()
-        names = ("m=—", "m=3") if stem == "by_setting" else ("run-alpha", "run-beta")
+        names = ("m=—", "m=3") if stem.endswith("by_setting") else ("run-alpha", "run-beta")
         assert all(name in svg for name in names), stem
     text = summary.read_text()
     assert ": skipped (" not in text and "truncated last line of metrics.jsonl skipped" in text
