@@ -246,10 +246,11 @@ def plot_group_statistics(runs: Sequence[Run], out_dir: str | Path, taus: Sequen
 
 
 def plot_copy_fraction_by_setting(runs: Sequence[Run], out_dir: str | Path, tau: float = TAUS[0]) -> list[Path]:
-    """Per setting (``group_runs``, one colour each): every run's copy fraction vs step (thin) and the median over
-    the runs evaluated at each step (thick); left as it is, with the onset level ``tau``, right divided by the
-    run's own M (the grammar sampler's copy fraction), with the onset relative to chance (``CHANCE_MULTIPLE``·M).
-    [] with fewer than two settings or no memorization records."""
+    """Per setting (``group_runs``, one colour each): every run's copy fraction vs step (thin) and, at the steps
+    that every run of the setting evaluated (runs stop at different steps), the median over them (thick). Left
+    as it is, with the onset level ``tau``; right divided by the run's own M (the grammar sampler's copy
+    fraction), with the onset relative to chance (``CHANCE_MULTIPLE``·M). [] with fewer than two settings or no
+    memorization records."""
     groups = group_runs(runs)
     if len(groups) < 2 or not any(copy_fractions(run)[0].size for run in runs):
         return []
@@ -270,7 +271,7 @@ def plot_copy_fraction_by_setting(runs: Sequence[Run], out_dir: str | Path, tau:
                 ax.plot(steps, frac, "-", lw=0.7, alpha=0.45, color=color)
                 for step, value in zip(steps.tolist(), frac.tolist()):
                     by_step.setdefault(step, []).append(value)
-            steps = sorted(by_step)
+            steps = sorted(k for k, v in by_step.items() if len(v) == len(group.runs))  # steps every run reached
             ax.plot(steps, [np.nanmedian(by_step[k]) if np.isfinite(by_step[k]).any() else np.nan for k in steps],
                     "-", lw=2.2, color=color)  # fmt: skip
         ax.set(xscale="log", xlabel="training step", ylabel=ylabel)

@@ -9,10 +9,10 @@ A block of the page
 is replaced by ``TABLE`` (one of :data:`TABLES`) of the finished runs whose directories match the globs (relative
 to the page's repository root, the working directory); a grid run still in progress (``grid.log``, no ``done``
 marker) is left out. ``contrast GLOB_A GLOB_B`` compares two settings; ``n=N`` after the table's name marks
-it interim while a setting has fewer than the planned N finished runs; ``figure NAME GLOB...`` draws a report
-figure into ``img/generated/PAGE/`` next to the page, named by a digest of its records. ``rhm-memo report --page
-docs/reproduction.md`` rewrites the blocks; ``--check`` only says whether the page is current (a test runs it, so
-a hand-edited number, or a figure older than its records, fails CI).
+it interim while one of its globs (a setting each) has fewer than the planned N finished runs; ``figure NAME
+GLOB...`` draws a report figure into ``img/generated/PAGE/`` next to the page, named by a digest of its
+records. ``rhm-memo report --page docs/reproduction.md`` rewrites the blocks; ``--check`` only says whether the
+page is current (a test runs it, so a hand-edited number, or a figure older than its records, fails CI).
 """
 
 from __future__ import annotations
@@ -156,10 +156,21 @@ def _finished(run_dir: Path) -> bool:
     return has_records and ((run_dir / "done").is_file() or not (run_dir / "grid.log").is_file())
 
 
+def _interim(patterns: Sequence[str], planned: int | None) -> str:
+    """The note over a block whose globs (one setting each) have fewer than the ``planned`` finished runs: each
+    such glob with its count, zero included; "" when every glob has them (or nothing is planned)."""
+    if planned is None:
+        return ""
+    counts = [(Path(p).name, sum(_finished(Path(d)) for d in glob.glob(p))) for p in patterns]
+    short = "; ".join(f"{name}: {k} of {planned}" for name, k in counts if k < planned)
+    return f"*Interim ({short} finished runs; planned: {planned} per setting).*\n\n" if short else ""
+
+
 def render_block(spec: str, figures: Figures | None = None) -> str:
     """The markdown of one block: ``spec`` is ``TABLE [n=N] GLOB [GLOB ...]``, ``contrast [n=N] GLOB_A GLOB_B`` or
     ``figure NAME GLOB [GLOB ...]`` (drawn only with ``figures`` that may write: :func:`update_page` passes
-    them)."""
+    them). With ``n=N`` (each glob one setting, N runs planned for each) the block is marked interim while a glob
+    has fewer finished runs."""
     name, *patterns = spec.split()
     if name == "figure":
         return render_figure(spec, patterns, figures or Figures(Path.cwd(), write=False))
@@ -175,28 +186,14 @@ def render_block(spec: str, figures: Figures | None = None) -> str:
             return f"*No finished runs match {' '.join(missing)} yet.*"
         labels = [Path(p).name for p in patterns]
         table = CONTRASTS[name](labels[0], load_runs(arms[0]), labels[1], load_runs(arms[1]))
-        if planned is not None and min(len(a) for a in arms) < planned:
-            done = " and ".join(f"{len(a)} of {labels[i]}" for i, a in enumerate(arms))
-            note = f"*Interim ({done} finished runs; the verdict is read at the planned n = {planned} each).*"
-            table = f"{note}\n\n{table}"
-        return table
+        return _interim(patterns, planned) + table
     if name not in TABLES or not patterns:
         known = sorted([*TABLES, *CONTRASTS])
         raise ValueError(f"a generated block needs 'TABLE GLOB...' with TABLE in {known}, got {spec!r}")
     dirs = sorted({d for p in patterns for d in glob.glob(p) if _finished(Path(d))})
     if not dirs:
         return f"*No finished runs match {' '.join(patterns)} yet.*"
-    runs = load_runs(dirs)
-    table = TABLES[name](runs)
-    groups = group_runs(runs)
-    short = [g for g in groups if planned is not None and len(g.runs) < planned]
-    if short:  # one setting is labelled "all runs": name it by the globs instead
-        matched = " ".join(Path(p).name for p in patterns if any(_finished(Path(d)) for d in glob.glob(p)))
-        names = {id(g): g.label for g in groups} if len(groups) > 1 else {id(groups[0]): matched}
-        done = "; ".join(f"{names[id(g)]}: {len(g.runs)} of {planned}" for g in short)
-        note = f"*Interim ({done} finished runs; the verdicts are read at the planned n = {planned} per setting).*"
-        table = f"{note}\n\n{table}"
-    return table
+    return _interim(patterns, planned) + TABLES[name](load_runs(dirs))
 
 
 def render_page(text: str, figures: Figures | None = None) -> str:

@@ -8,6 +8,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -208,6 +209,17 @@ def verdict(values: Sequence[float], reference: float, alpha: float = 0.05) -> s
     return _words(one_sample_p(values, reference), float(np.mean(values)) > reference, f"n = {len(values)}", alpha)
 
 
+def direction(values: Sequence[float], reference: float, alpha: float = 0.05) -> str:
+    """Words for a statistic that tests no claim, from the same two-sided one-sample t-test: "above REFERENCE" or
+    "below REFERENCE" (p < alpha), else "not different from REFERENCE"; each with p and n."""
+    p = one_sample_p(values, reference)
+    n = f"n = {len(values)}"
+    if math.isnan(p):
+        return f"undecided ({n})"
+    side = "not different from" if p >= alpha else "above" if float(np.mean(values)) > reference else "below"
+    return f"{side} {reference:g} (p = {fmt_p(p)}, {n})"
+
+
 def _words(p: float, above: bool, n: str, alpha: float) -> str:
     if math.isnan(p):
         return f"undecided ({n})"
@@ -264,16 +276,26 @@ def contrast_table(label_a: str, runs_a: Sequence[Run], label_b: str, runs_b: Se
     return "\n".join(lines)
 
 
-#: The claim-1 statistics of the verdict table: (statistic, reference, what a value above it means).
+class Row(NamedTuple):
+    """A row of the verdict table: the statistic, its reference, and what a value above it means. An
+    ``exploratory`` row tests no claim, so it is worded by its direction only ("above 1 (p = …, n = …)")."""
+
+    statistic: str
+    reference: float
+    meaning: str
+    exploratory: bool = False
+
+
+#: The claim-1 statistics of the verdict table.
 CLAIM1_ROWS = (
-    (f"auc_ever@τ={TAUS[0]:g} − null", 0.0, "prototypes memorized beyond a perfect generalizer (pre-registered)"),
-    (f"auc_ever@τ={TAUS[0]:g}", 0.5, "prototypes memorized first (no null)"),
-    ("auc_ever − null", 0.0, "the same at the last evaluation"),
-    ("auc_commonness − null", 0.0, "strings built from common substrings memorized beyond the null"),
+    Row(f"auc_ever@τ={TAUS[0]:g} − null", 0.0, "prototypes memorized beyond a perfect generalizer (pre-registered)"),
+    Row(f"auc_ever@τ={TAUS[0]:g}", 0.5, "prototypes memorized first (no null)"),
+    Row("auc_ever − null", 0.0, "the same at the last evaluation"),
+    Row("auc_commonness − null", 0.0, "strings built from common substrings memorized beyond the null"),
 )
 
 
-def slop_rows(groups: Sequence[Group]) -> list[tuple[str, float, str]]:
+def slop_rows(groups: Sequence[Group]) -> list[Row]:
     """Claim 4's rows of the verdict table, per height whose slop index is defined in some run: the intermediate
     regime's slop index minus its null (against 0, pre-registered), and the slop index itself (against 1); then,
     for the heights where some run recorded them, the two exploratory readings: ``slop_index_true`` (against 1,
@@ -288,27 +310,29 @@ def slop_rows(groups: Sequence[Group]) -> list[tuple[str, float, str]]:
     def size(h: str) -> str:
         return f"{s ** int(h)}-token blocks" if isinstance(s, int) else f"height-{h} blocks"
 
-    rows = [(f"slop − null@intermediate h={h}", 0.0, f"{size(h)} over-produced beyond a perfect generalizer "
-             "(pre-registered)") for h in heights("slop@intermediate h=")]  # fmt: skip
-    rows += [(f"slop@intermediate h={h}", 1.0, "the same without the null") for h in heights("slop@intermediate h=")]
-    rows += [(f"slop true@intermediate h={h}", 1.0, f"{size(h)} the grammar makes common over-produced beyond "
-              "their true frequency (exploratory)") for h in heights("slop true@intermediate h=")]  # fmt: skip
-    rows += [(f"slop novel − null@intermediate h={h}", 0.0, f"samples that copy no training string over-produce "
-              f"the training set's common {size(h)} beyond a perfect generalizer's (exploratory)")
+    rows = [Row(f"slop − null@intermediate h={h}", 0.0, f"{size(h)} over-produced beyond a perfect generalizer "
+                "(pre-registered)") for h in heights("slop@intermediate h=")]  # fmt: skip
+    rows += [Row(f"slop@intermediate h={h}", 1.0, "the same without the null") for h in heights("slop@intermediate h=")]
+    rows += [Row(f"slop true@intermediate h={h}", 1.0, f"{size(h)} the grammar makes common over-produced beyond "
+                 "their true frequency", exploratory=True) for h in heights("slop true@intermediate h=")]  # fmt: skip
+    rows += [Row(f"slop novel − null@intermediate h={h}", 0.0, f"samples that copy no training string over-produce "
+                 f"the training set's common {size(h)} beyond a perfect generalizer's", exploratory=True)
              for h in heights("slop novel − null@intermediate h=")]  # fmt: skip
     return rows
 
 
-def verdict_table(groups: Sequence[Group], rows: Sequence[tuple[str, float, str]] = CLAIM1_ROWS) -> str:
-    """Per setting and statistic: n, mean ± sd [95% CI], the reference, and the verdict of :func:`verdict`."""
+def verdict_table(groups: Sequence[Group], rows: Sequence[Row] = CLAIM1_ROWS) -> str:
+    """Per setting and statistic: n, mean ± sd [95% CI], the reference, and the verdict of :func:`verdict` (of
+    :func:`direction` for an exploratory row)."""
     header = ["setting", "statistic", "above the reference means", "mean ± sd [95% CI]", "reference", "verdict"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for group in groups:
-        for key, reference, meaning in rows:
+        for key, reference, meaning, exploratory in rows:
             values = _values(group, key)
             if not values:
                 continue
+            meaning += " (exploratory)" if exploratory else ""
             cells = [group.label.replace("|", "\\|"), key, meaning, fmt_summary(describe(values)), f"{reference:g}"]
-            cells.append(verdict(values, reference))
+            cells.append(direction(values, reference) if exploratory else verdict(values, reference))
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -11,7 +11,14 @@ from test_stats import mean_var, ref_permutation, ref_welch, rows, t_two_sided
 from rhm_memo.report import load_runs
 from rhm_memo.report.groups import group_runs, intermediate_steps, run_statistics
 from rhm_memo.report.page import render_block
-from rhm_memo.report.stats import contrast_table, describe, detectable_difference, slop_rows, welch_ci
+from rhm_memo.report.stats import (
+    contrast_table,
+    describe,
+    detectable_difference,
+    direction,
+    slop_rows,
+    welch_ci,
+)
 
 STEPS = [2**k for k in range(1, 10)]  # 2 .. 512
 
@@ -123,16 +130,27 @@ def test_slop_rows_add_the_exploratory_readings_only_where_recorded(tmp_path, mo
     rows_ = slop_rows(group_runs(load_runs(new)))
     assert [(r[0], r[1]) for r in rows_][2:] == [("slop true@intermediate h=1", 1.0),
                                                  ("slop novel − null@intermediate h=1", 0.0)]  # fmt: skip
-    assert all("exploratory" in r[2] for r in rows_[2:]) and rows_[2][2].startswith("2-token blocks")
+    assert [r.exploratory for r in rows_] == [False, False, True, True] and rows_[2][2].startswith("2-token blocks")
     monkeypatch.chdir(tmp_path)
     table = {r["statistic"]: r for r in rows(render_block("slop-verdicts new*"))}
     for key, values, reference in [("slop true@intermediate h=1", trues, 1.0),
                                    ("slop novel − null@intermediate h=1", novels, 0.0)]:  # fmt: skip
         mean, var = mean_var(values)
         p = t_two_sided(abs(mean - reference) / math.sqrt(var / len(values)), len(values) - 1)
-        shown = table[key]["verdict"].split("(p = ")[1]
+        words, shown = table[key]["verdict"].split(" (p = ")
         assert float(shown.split(",")[0]) == pytest.approx(p, rel=0.01) and shown.endswith(", n = 3)")
+        assert words == ("above" if p < 0.05 else "not different from") + f" {reference:g}"  # no claim's words
+        assert table[key]["above the reference means"].endswith("(exploratory)")
         assert table[key]["mean ± sd [95% CI]"].startswith(f"{mean:.3f} ± {math.sqrt(var):.3f}")
+
+
+def test_direction_words_a_statistic_by_its_side_only():
+    below = [0.70, 0.72, 0.69, 0.71]
+    mean, var = mean_var(below)
+    p = t_two_sided(abs(mean - 1.0) / math.sqrt(var / 4), 3)
+    assert p < 0.05 and direction(below, 1.0).startswith("below 1 (p = ") and direction(below, 1.0).endswith("n = 4)")
+    assert direction([0.9, 1.1, 1.0], 1.0).startswith("not different from 1 (p = ")
+    assert direction([1.0, 1.0, 1.0], 1.0) == "undecided (n = 3)"
 
 
 def test_a_table_block_with_a_planned_n_is_marked_interim_until_each_setting_has_it(tmp_path, monkeypatch):
@@ -141,11 +159,12 @@ def test_a_table_block_with_a_planned_n_is_marked_interim_until_each_setting_has
     for i in range(2):
         run_with(tmp_path, f"r{i}", fractions, [1.0 + i / 10] * 9, [0.9] * 9)
     plain = render_block("slop-verdicts r*")
-    interim = render_block("slop-verdicts n=3 r*")
-    note, _, rest = interim.partition("\n\n")
-    assert rest == plain and note.startswith("*Interim (r*: 2 of 3 finished runs;")  # one setting: its glob
-    assert "read at the planned n = 3 per setting" in note
+    note, _, rest = render_block("slop-verdicts n=3 r*").partition("\n\n")
+    assert rest == plain and note == "*Interim (r*: 2 of 3 finished runs; planned: 3 per setting).*"
     assert render_block("slop-verdicts n=2 r*") == plain
+    # a setting without a finished run yet is named too, with 0
+    note, _, rest = render_block("slop-verdicts n=2 r* q*").partition("\n\n")
+    assert rest == plain and note == "*Interim (q*: 0 of 2 finished runs; planned: 2 per setting).*"
     assert render_block("slop-verdicts n=3 none*") == "*No finished runs match none* yet.*"
 
 

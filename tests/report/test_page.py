@@ -45,11 +45,13 @@ def test_the_reproduction_page_matches_the_committed_records(monkeypatch):
 
 
 SUPERSCRIPT = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
+NUMBER = r"-?\d+(?:\.\d+)?(?:e[-+]\d+)?"  # as the tables write numbers
+STATED = r"(?<![\w.-])[−+-]?\d+(?:\.\d+)?(?:·10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?"  # as prose writes them
 
 
 def stated(text):
-    """The value, sign kept, of a number as prose writes it ("−0.086", "+0.16", "2.7·10⁻⁴") and half a unit of its
-    last digit (what rounding to it can hide)."""
+    """The value, sign kept, of a number as prose writes it ("−0.086", "+0.16", "-82", "2.7·10⁻⁴") and half a unit
+    of its last digit (what rounding to it can hide)."""
     mantissa, _, power = text.replace("−", "-").partition("·10")
     scale = 10.0 ** int(power.translate(SUPERSCRIPT)) if power else 1.0
     decimals = len(mantissa.partition(".")[2])
@@ -57,26 +59,56 @@ def stated(text):
 
 
 @pytest.mark.parametrize(
-    ("text", "value", "half"), [("−0.086", -0.086, 5e-4), ("+0.16", 0.16, 5e-3), ("2.7·10⁻⁴", 2.7e-4, 5e-6)]
+    ("text", "value", "half"),
+    [("−0.086", -0.086, 5e-4), ("+0.16", 0.16, 5e-3), ("2.7·10⁻⁴", 2.7e-4, 5e-6), ("-82", -82.0, 0.5)],
 )
 def test_stated_numbers_parse(text, value, half):
     assert stated(text) == pytest.approx((value, half))
 
 
+def tabled_numbers(blocks):
+    """The p-values and the other numbers of the markdown tables in ``blocks``: a p-value is a cell of a column
+    whose header names p ("Welch p", "p (vs null)") or a "p = …" inside a cell; figure links are skipped."""
+    pvalues, others = [], []
+    for block in blocks:
+        header = None
+        for line in block.splitlines():
+            if not line.startswith("|") or line.startswith("|---"):
+                header = None if not line.startswith("|") else header
+                continue
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+            if header is None:
+                header = cells
+                continue
+            for name, cell in zip(header, cells):
+                inner = re.findall(r"\bp = (" + NUMBER + ")", cell)
+                pvalues += [float(x) for x in inner]
+                numbers = [float(x) for x in re.findall(NUMBER, re.sub(r"\bp = " + NUMBER, "", cell))]
+                (pvalues if re.search(r"(^| )p( |$)", name) else others).extend(numbers)
+    return pvalues, others
+
+
 def test_the_regime_studys_prose_states_only_numbers_of_its_tables():
-    """Each p-value and each signed effect that the prose of the regime study states is, at the prose's precision,
-    a number of one of the section's generated blocks: a change of the records that moves a table also fails the
-    sentence that quotes it, instead of leaving it stale."""
+    """Each p-value, each signed number and each bracketed interval that the prose of the regime study states is, at
+    the prose's precision, a number of the section's generated tables (p-values among their p-values, the others
+    among their other cells): a change of the records that moves a table also fails the sentence that quotes it,
+    instead of leaving it stale."""
     page = (ROOT / "docs" / "reproduction.md").read_text()
     start = page.index("## In the paper's regime")
     section = page[start : page.index("\n## ", start)]
     blocks = re.findall(r"<!-- generated: [^>]*-->\n(.*?)<!-- end generated -->", section, re.S)
-    tabled = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]\d+)?", "".join(blocks))]
-    prose = re.sub(r"<!-- generated: [^>]*-->.*?<!-- end generated -->|```.*?```", "", section, flags=re.S)
-    quoted = re.findall(r"\bp = (\d+\.\d+(?:·10[⁻⁰-⁹¹²³]+)?)", prose) + re.findall(r"[−+]\d*\.\d+", prose)
-    assert len(quoted) > 20  # the check reads the page
-    stale = [q for q in quoted if not any(abs(v - stated(q)[0]) <= stated(q)[1] * (1 + 1e-9) for v in tabled)]
-    assert not stale, f"numbers in the prose of docs/reproduction.md that no generated table gives: {stale}"
+    pvalues, others = tabled_numbers(blocks)
+    prose = re.sub(r"<!-- generated: [^>]*-->.*?<!-- end generated -->|```.*?```|`[^`]*`", "", section, flags=re.S)
+    quoted_p = re.findall(r"\bp = (" + STATED + ")", prose)
+    signed = [x for x in re.findall(STATED, re.sub(r"\bp = " + STATED, "", prose)) if x[0] in "−+-"]
+    intervals = [x for pair in re.findall(rf"\[({STATED}), ({STATED})\]", prose) for x in pair]
+    assert len(quoted_p) > 20 and len(signed) > 10 and intervals  # the check reads the page
+
+    def stale(quoted, tabled):
+        return [q for q in quoted if not any(abs(v - stated(q)[0]) <= stated(q)[1] * (1 + 1e-9) for v in tabled)]
+
+    missing = stale(quoted_p, pvalues) + stale(signed + intervals, others)
+    assert not missing, f"numbers in the prose of docs/reproduction.md that no generated table gives: {missing}"
 
 
 def test_grid_runs_in_progress_are_left_out(tmp_path, monkeypatch):
