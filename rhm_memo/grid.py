@@ -495,6 +495,28 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def remaining(runs: Sequence[Run], jobs: int, force: bool = False) -> str:
+    """The dry run's last line: how many runs are done and to run and, from the wall time of this grid's finished
+    runs (their done markers), about how long the rest takes (in rounds of ``jobs`` runs; less where runs
+    resume)."""
+    finished = [run for run in runs if is_done(run)]
+    todo = len(runs) if force else len(runs) - len(finished)
+    line = f"# runs: {len(runs)}, done: {len(finished)}, to run: {todo}"
+    seconds = []
+    for run in finished:
+        try:
+            seconds.append(float(json.loads((run.run_dir / DONE).read_text().splitlines()[0])["seconds"]))
+        except (ValueError, KeyError, IndexError, TypeError):  # a marker written by hand or cut short
+            continue
+    if todo and seconds:
+        mean = sum(seconds) / len(seconds)
+        rounds = -(-todo // jobs)
+        line += (f"; at the {mean / 60:.0f} min of this grid's finished runs (n = {len(seconds)}), about "
+                 f"{todo * mean / 3600:.1f} h of run time, {rounds * mean / 3600:.1f} h with --jobs {jobs} "
+                 "(less where runs resume)")  # fmt: skip
+    return line
+
+
 def _positive(text: str) -> int:
     """An argparse type: an integer >= 1."""
     if not text.isdigit() or int(text) < 1:
@@ -521,6 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             note = " (done: skipped)" if is_done(run) and not args.force else " (resumes)" if checkpoint else ""
             print(f"# {run.name} -> {run.run_dir}{note}")
             print(f"OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {shlex.join(command_from(run, checkpoint))}")
+        print(remaining(runs, args.jobs, args.force))
         return 0
     results = run_grid(runs, args.root, args.jobs, threads, args.force, args.restart)
     print(table(results))

@@ -186,6 +186,29 @@ def test_run_directory_is_in_the_sweeps_project(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------- running
+def test_dry_run_estimates_the_rest_from_the_finished_runs(tmp_path, capsys):
+    """Done markers of 10 and 20 minutes: the third run takes about 15; with --force all three, in two rounds of
+    --jobs 2. A marker without its seconds counts as done but not in the mean."""
+    path = write_sweep(tmp_path / "fake.yaml", {"code": {"values": [0, 1, 2, 3]}}, ["${interpreter}", "${args}"])
+    root = tmp_path / "root"
+    runs = grid.plan(grid.load_sweep(path), root)
+    for run, marker in zip(runs, ['{"seconds": 600.0}', '{"seconds": 1200}', "cut sho"]):
+        run.run_dir.mkdir(parents=True)
+        (run.run_dir / "done").write_text(marker + "\n")
+    argv = [str(path), "--root", str(root), "--jobs", "2", "--dry-run"]
+    assert grid.main(argv) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "# runs: 4, done: 3, to run: 1; at the 15 min of this grid's finished runs (n = 2), about 0.2 h of run"
+        " time, 0.2 h with --jobs 2 (less where runs resume)"
+    )
+    assert grid.main([*argv, "--force"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("# runs: 4, done: 3, to run: 4; at the 15 min")
+    assert grid.remaining(runs, 2, force=True).endswith(
+        "about 1.0 h of run time, 0.5 h with --jobs 2 (less where runs resume)"
+    )
+    assert grid.remaining(runs[:1], 1) == "# runs: 1, done: 1, to run: 0"
+
+
 def test_runner_skips_done_runs_records_and_fails(tmp_path, capsys):
     """A failed run does not stop the grid; the exit code says so; done runs are skipped unless --force."""
     command = ["${interpreter}", "-c", EXIT_WITH_CODE, "${args}"]
