@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -319,6 +320,38 @@ def read_attempts(run: Run) -> list[dict[str, Any]]:
     return [{"started": time.mktime(time.strptime(when, "%Y-%m-%d %H:%M:%S")), "command": argv, "prior_seconds": 0.0}]
 
 
+def finished_now() -> str:
+    """The time a run ended, as its records write it: ISO 8601 with the UTC offset, to the millisecond."""
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
+
+
+def training_intervals(run_dir: Path) -> list[tuple[float, float]]:
+    """When a finished run trained usefully, as (start, end) epoch seconds, from its ``done`` marker and
+    ``attempts.jsonl``: each start up to the next start's checkpoint (its ``prior_seconds``), and the last start
+    up to the run's end. A run started by an older runner (no ``attempts.jsonl``) has one interval, the last
+    ``seconds`` before it finished; a ``finished`` time without a UTC offset (older records) is read as UTC."""
+    done = json.loads((run_dir / DONE).read_text().splitlines()[0])
+    end = datetime.fromisoformat(done["finished"])
+    end_s = (end if end.tzinfo else end.replace(tzinfo=timezone.utc)).timestamp()
+    path = run_dir / ATTEMPTS
+    starts = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    if not starts:
+        return [(end_s - float(done["seconds"]), end_s)]
+    pairs = itertools.pairwise(starts)
+    spans = [(a["started"], a["started"] + b["prior_seconds"] - a["prior_seconds"]) for a, b in pairs]
+    return [*spans, (end_s - (float(done["seconds"]) - starts[-1]["prior_seconds"]), end_s)]
+
+
+def covered_seconds(intervals: Sequence[tuple[float, float]]) -> float:
+    """The length of the union of the intervals: the wall time during which any of them ran."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
 def config_digest(command: Sequence[str]) -> str:
     """A digest of the contents of the config files that ``command`` names (``--config F`` / ``--config=F``; a
     missing file counts as empty), so that an edited config file tells one training from another."""
@@ -428,7 +461,7 @@ def run_grid(
         rc, seconds, attempt = execute(run, threads, resume=not (force or restart))
         record = {"name": run.name, "params": run.params, "seed": run.seed, "command": run.command, "rc": rc}
         seconds += attempt["prior_seconds"]  # the run's useful wall time over all its starts
-        record |= {"seconds": round(seconds, 3), "run_dir": str(run.run_dir), "finished": time.strftime("%FT%T")}
+        record |= {"seconds": round(seconds, 3), "run_dir": str(run.run_dir), "finished": finished_now()}
         record |= {"attempts": len(read_attempts(run)), "resumed_from": attempt["resumed_from"]}
         with lock:
             with open(Path(root) / f"grid-{run.sweep}.jsonl", "a") as f:

@@ -2,6 +2,7 @@
 
 import json
 import sys
+import time
 from pathlib import Path
 from unittest import mock
 
@@ -282,6 +283,10 @@ def test_an_unfinished_run_continues_from_its_last_checkpoint(tmp_path, capsys):
     attempts = [json.loads(line) for line in (run_dir / "attempts.jsonl").read_text().splitlines()]
     assert [a["resumed_from"] for a in attempts] == [None, str(checkpoint)] and attempts[1]["prior_seconds"] >= 0.3
     assert json.loads((run_dir / "done").read_text())["seconds"] == second["seconds"]
+    spans = grid.training_intervals(run_dir)  # both starts, in order (to the millisecond)
+    (a, b), (c, d) = spans
+    assert a == attempts[0]["started"] < b <= c + 0.002 and c < d and d == pytest.approx(time.time(), abs=60)
+    assert sum(b - a for a, b in spans) == pytest.approx(second["seconds"])
 
     (run_dir / "done").unlink()  # unfinished again, with a checkpoint: --restart ignores it and removes it
     (run_dir / "checkpoints" / "stale.ckpt").write_text("old")
@@ -291,6 +296,25 @@ def test_an_unfinished_run_continues_from_its_last_checkpoint(tmp_path, capsys):
     assert not (run_dir / "checkpoints" / "stale.ckpt").exists() and checkpoint.is_file()  # the new start's own
     # the resumed start's command and its echo hold the checkpoint; the restart's do not
     assert (run_dir / "grid.log").read_text().count(f"--ckpt_path={checkpoint}") == 2
+
+
+def test_training_intervals_are_read_from_the_records_and_their_union_is_the_wall_time(tmp_path):
+    """Each start trains up to the next start's checkpoint, the last one up to the end; records written before
+    attempts.jsonl (no UTC offset) give one interval in UTC; overlaps count once, gaps not at all."""
+    resumed, old = tmp_path / "resumed", tmp_path / "old"
+    for path in (resumed, old):
+        path.mkdir()
+    t0 = 1_800_000_000.0  # 2027-01-15T08:00:00+00:00
+    (resumed / "done").write_text(json.dumps({"seconds": 500.0, "finished": "2027-01-15T10:00:00+01:00"}) + "\n")
+    starts = [{"started": t0, "prior_seconds": 0.0}, {"started": t0 + 400, "prior_seconds": 250.0}]
+    (resumed / "attempts.jsonl").write_text("".join(json.dumps(a) + "\n" for a in starts))
+    assert grid.training_intervals(resumed) == [(t0, t0 + 250), (t0 + 3600 - 250, t0 + 3600)]
+    (old / "done").write_text(json.dumps({"seconds": 100.0, "finished": "2027-01-15T08:10:00"}) + "\n")
+    assert grid.training_intervals(old) == [(t0 + 500, t0 + 600)]
+    spans = [*grid.training_intervals(resumed), *grid.training_intervals(old)]
+    assert grid.covered_seconds(spans) == 250 + 250 + 100
+    assert grid.covered_seconds([(0, 10), (5, 20), (6, 7), (30, 31)]) == 21
+    assert grid.covered_seconds([]) == 0
 
 
 def test_a_checkpoint_resumes_only_the_same_training(tmp_path, capsys):

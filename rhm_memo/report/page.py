@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rhm_memo.grid import DONE, covered_seconds, training_intervals
 from rhm_memo.report.groups import Group, group_runs
 from rhm_memo.report.privacy import privacy_table
 from rhm_memo.report.records import Run, load_runs
@@ -50,19 +51,19 @@ def _per_group(table: Callable[[Group], str]) -> Callable[[list[Run]], str]:
 
 
 def compute_table(runs: list[Run]) -> str:
-    """Wall time of the runs that ``rhm-memo grid`` finished (their ``done`` markers): n, total and per run."""
-    seconds = []
-    for run in runs:
-        marker = run.path / "done"
-        if marker.is_file():
-            seconds.append(float(json.loads(marker.read_text().splitlines()[0])["seconds"]))
-    if not seconds:
+    """The compute of the runs that ``rhm-memo grid`` finished (their ``done`` markers): n, total and per run
+    run-minutes, and the wall time during which any of them trained (:func:`rhm_memo.grid.training_intervals`)."""
+    finished = [run.path for run in runs if (run.path / DONE).is_file()]
+    if not finished:
         return "*No run finished by `rhm-memo grid` yet.*"
+    seconds = [float(json.loads((path / DONE).read_text().splitlines()[0])["seconds"]) for path in finished]
+    wall = covered_seconds([span for path in finished for span in training_intervals(path)])
     total = sum(seconds)
     return (
-        "| runs | total run-minutes | minutes per run (min–max) |\n|---|---|---|\n"
+        "| runs | total run-minutes | minutes per run (min–max) | wall-clock hours while any run trained |\n"
+        "|---|---|---|---|\n"
         f"| {len(seconds)} | {total / 60:.0f} | {total / 60 / len(seconds):.1f} "
-        f"({min(seconds) / 60:.1f}–{max(seconds) / 60:.1f}) |"
+        f"({min(seconds) / 60:.1f}–{max(seconds) / 60:.1f}) | {wall / 3600:.1f} |"
     )
 
 

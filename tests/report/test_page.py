@@ -116,9 +116,9 @@ def test_grid_runs_in_progress_are_left_out(tmp_path, monkeypatch):
     done, running = make_run(tmp_path / "g-s1", truncated=False), make_run(tmp_path / "g-s2", truncated=False)
     for run in (done, running):
         (run / "grid.log").write_text("...")
-    (done / "done").write_text('{"seconds": 90.0}\n')
+    (done / "done").write_text('{"seconds": 90.0, "finished": "2026-12-03T10:00:00+00:00"}\n')
     assert "g-s1" in render_block("runs g-s*") and "g-s2" not in render_block("runs g-s*")
-    assert "| 1 | 2 | 1.5 (1.5–1.5) |" in render_block("compute g-s*")
+    assert "| 1 | 2 | 1.5 (1.5–1.5) | 0.0 |" in render_block("compute g-s*")
 
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
