@@ -11,7 +11,7 @@ import numpy as np
 
 from rhm_memo.report.groups import CHANCE_MULTIPLE, group_runs, run_statistics
 from rhm_memo.report.privacy import REGIMES, exposure_by_bin
-from rhm_memo.report.records import TAUS, Run, copy_fractions, heights_of, num, onsets, optional, series
+from rhm_memo.report.records import TAUS, Run, block_size, copy_fractions, heights_of, num, onsets, optional, series
 
 _TAU_MARKERS = ("v", "D", "^", "s", "P")
 
@@ -70,6 +70,13 @@ def plot_copy_fraction(runs: Sequence[Run], out_dir: str | Path, taus: Sequence[
     return _save(fig, out_dir, "copy_fraction")
 
 
+def _height(runs: Sequence[Run], h: str) -> str:
+    """A panel's title: the height and, where the runs share the rule size, its block size (``height 1:
+    2-token blocks``)."""
+    size = block_size(runs, h)
+    return size if size.startswith("height") else f"height {h}: {size}"
+
+
 def _tau_marker(taus: Sequence[float], tau: float) -> str:
     return _TAU_MARKERS[list(taus).index(tau) % len(_TAU_MARKERS)]
 
@@ -87,7 +94,7 @@ def plot_block_copies(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
             if gen[0].size:
                 ax.plot(*gen, "o-", ms=3, color=f"C{i % 10}", label=run.name)
                 ax.plot(*test, "--", color=f"C{i % 10}")
-        ax.set(xscale="log", xlabel="training step", title=f"height {h}", ylim=(-0.02, 1.02))
+        ax.set(xscale="log", xlabel="training step", title=_height(runs, h), ylim=(-0.02, 1.02))
     axes[0, 0].set_ylabel("block copies (same position)")
     from matplotlib.lines import Line2D
 
@@ -123,11 +130,11 @@ def plot_slop_kl(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
                 bottom.plot(*true, "--", color=color)
         bottom.set(xscale="log", xlabel="training step")
         if any(np.isfinite(line.get_ydata()).any() for line in top.get_lines()[1:]):  # [0] is the line at 1
-            top.set(xscale="log", title=f"height {h}")
+            top.set(xscale="log", title=_height(runs, h))
         else:  # e.g. whole strings of a training set without duplicates
             top.text(0.5, 0.5, "undefined: the training\nblocks all tie", ha="center", va="center",
                      transform=top.transAxes)  # fmt: skip
-            top.set(xticks=[], yticks=[], title=f"height {h}")
+            top.set(xticks=[], yticks=[], title=_height(runs, h))
     from matplotlib.lines import Line2D
 
     axes[0, 0].set_ylabel("slop index")
@@ -198,7 +205,7 @@ def plot_overproduction(runs: Sequence[Run], out_dir: str | Path) -> list[Path]:
             if (~keep).any():
                 label += f", {int((~keep).sum())} never generated"
             ax.plot(f_train[keep], f_gen[keep] / f_train[keep], "o", ms=4, alpha=0.8, color=f"C{i % 10}", label=label)
-        ax.set(xscale="log", yscale="log", xlabel="f_train", title=f"height {h}")
+        ax.set(xscale="log", yscale="log", xlabel="f_train", title=_height(runs, h))
         ax.legend(fontsize="small")
     axes[0, 0].set_ylabel("over-production f_gen / f_train")
     return _save(fig, out_dir, "overproduction")

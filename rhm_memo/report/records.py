@@ -176,3 +176,11 @@ def onsets(run: Run, taus: Sequence[float] = TAUS) -> list[float | None]:
 def heights_of(dicts: Sequence[dict[str, Any]]) -> list[str]:
     """The union of the height keys ``"1".."L"`` of several per-height dicts, in numeric order."""
     return sorted({h for d in dicts for h in d}, key=int)
+
+
+def block_size(runs: Sequence[Run], h: str | int) -> str:
+    """What a height means in tokens, for labels: ``"2-token blocks"`` for h = 1 where every run's grammar has
+    the rule size s = 2 (a block of height h holds s**h tokens), else ``"height-h blocks"``."""
+    arities = {((run.config or {}).get("data") or {}).get("s") for run in runs}
+    s = arities.pop() if len(arities) == 1 else None
+    return f"{s ** int(h)}-token blocks" if isinstance(s, int) else f"height-{h} blocks"

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rhm_memo.report.groups import CHANCE_MULTIPLE, Group, run_statistics
-from rhm_memo.report.records import TAUS, Run
+from rhm_memo.report.records import TAUS, Run, block_size
 from rhm_memo.report.tables import fmt
 
 #: The largest group size for which the permutation test enumerates every relabelling exactly.
@@ -301,14 +301,13 @@ def slop_rows(groups: Sequence[Group]) -> list[Row]:
     for the heights where some run recorded them, the two exploratory readings: ``slop_index_true`` (against 1,
     a perfect generalizer's expectation) and the novel samples' index minus its null (against 0)."""
     keys = {k for g in groups for run in g.runs for k, v in run_statistics(run).items() if v is not None}
-    arities = {((run.config or {}).get("data") or {}).get("s") for g in groups for run in g.runs}
-    s = arities.pop() if len(arities) == 1 else None  # blocks of height h hold s**h tokens
+    runs = [run for g in groups for run in g.runs]
 
     def heights(prefix: str) -> list[str]:
         return sorted({k.rsplit("=", 1)[1] for k in keys if k.startswith(prefix)}, key=int)
 
     def size(h: str) -> str:
-        return f"{s ** int(h)}-token blocks" if isinstance(s, int) else f"height-{h} blocks"
+        return block_size(runs, h)
 
     rows = [Row(f"slop − null@intermediate h={h}", 0.0, f"{size(h)} over-produced beyond a perfect generalizer "
                 "(pre-registered)") for h in heights("slop@intermediate h=")]  # fmt: skip

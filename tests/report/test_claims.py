@@ -8,7 +8,7 @@ import pytest
 from test_report import make_run, memorization_record, substrings_record
 from test_stats import mean_var, ref_permutation, ref_welch, rows, t_two_sided
 
-from rhm_memo.report import load_runs
+from rhm_memo.report import figures, load_runs
 from rhm_memo.report.groups import group_runs, intermediate_steps, run_statistics
 from rhm_memo.report.page import render_block
 from rhm_memo.report.stats import (
@@ -96,8 +96,8 @@ def test_true_and_novel_slop_average_the_same_window(tmp_path):
     assert run_statistics(partial)["slop@intermediate h=1"] is not None
 
 
-def test_slop_rows_name_block_sizes(tmp_path):
-    """Blocks of height h hold s**h tokens; runs with different s get the height instead."""
+def test_slop_rows_name_block_sizes(tmp_path, monkeypatch):
+    """Blocks of height h hold s**h tokens (rows and figure panels); runs with different s get the height instead."""
     fractions = [0.0, 0.02, 0.05, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
     same = load_runs([run_with(tmp_path, f"r{i}", fractions, [1.0] * 9, [0.9] * 9, s=3) for i in range(2)])
     rows_ = slop_rows(group_runs(same))
@@ -105,6 +105,11 @@ def test_slop_rows_name_block_sizes(tmp_path):
     assert rows_[0][1] == 0.0 and rows_[1][1] == 1.0 and rows_[0][2].startswith("3-token blocks")
     mixed = load_runs([run_with(tmp_path, f"m{s}", fractions, [1.0] * 9, [0.9] * 9, s=s) for s in (2, 3)])
     assert slop_rows(group_runs(mixed))[0][2].startswith("height-1 blocks")
+    titles = []  # the figures' per-height panels carry the same names
+    monkeypatch.setattr(figures, "_save", lambda fig, out_dir, name: titles.extend(a.get_title() for a in fig.axes))
+    figures.plot_slop_kl(same, tmp_path)
+    figures.plot_slop_kl(mixed, tmp_path)
+    assert "height 1: 3-token blocks" in titles and "height-1 blocks" in titles
 
 
 def with_readings(path, true, novel, novel_null):
