@@ -286,7 +286,7 @@ def test_an_unfinished_run_continues_from_its_last_checkpoint(tmp_path, capsys):
     spans = grid.training_intervals(run_dir)  # both starts, in order (to the millisecond)
     (a, b), (c, d) = spans
     assert a == attempts[0]["started"] < b <= c + 0.002 and c < d and d == pytest.approx(time.time(), abs=60)
-    assert sum(b - a for a, b in spans) == pytest.approx(second["seconds"])
+    assert d - c == pytest.approx(second["seconds"] - attempts[1]["prior_seconds"])  # the last start's own
 
     (run_dir / "done").unlink()  # unfinished again, with a checkpoint: --restart ignores it and removes it
     (run_dir / "checkpoints" / "stale.ckpt").write_text("old")
@@ -298,21 +298,30 @@ def test_an_unfinished_run_continues_from_its_last_checkpoint(tmp_path, capsys):
     assert (run_dir / "grid.log").read_text().count(f"--ckpt_path={checkpoint}") == 2
 
 
-def test_training_intervals_are_read_from_the_records_and_their_union_is_the_wall_time(tmp_path):
-    """Each start trains up to the next start's checkpoint, the last one up to the end; records written before
-    attempts.jsonl (no UTC offset) give one interval in UTC; overlaps count once, gaps not at all."""
+def test_training_intervals_are_read_from_the_records_and_their_union_is_the_wall_time(tmp_path, monkeypatch):
+    """Each start trains up to the next start's checkpoint (the difference of their prior_seconds), the last one
+    up to the end; records written before attempts.jsonl (no UTC offset) give one interval in UTC, whatever the
+    reader's time zone; overlaps count once, gaps not at all."""
     resumed, old = tmp_path / "resumed", tmp_path / "old"
     for path in (resumed, old):
         path.mkdir()
     t0 = 1_800_000_000.0  # 2027-01-15T08:00:00+00:00
-    (resumed / "done").write_text(json.dumps({"seconds": 500.0, "finished": "2027-01-15T10:00:00+01:00"}) + "\n")
-    starts = [{"started": t0, "prior_seconds": 0.0}, {"started": t0 + 400, "prior_seconds": 250.0}]
+    (resumed / "done").write_text(json.dumps({"seconds": 800.0, "finished": "2027-01-15T09:21:40+01:00"}) + "\n")
+    starts = [{"started": t0, "prior_seconds": 0.0}, {"started": t0 + 400, "prior_seconds": 250.0},
+              {"started": t0 + 1000, "prior_seconds": 550.0}]  # fmt: skip
     (resumed / "attempts.jsonl").write_text("".join(json.dumps(a) + "\n" for a in starts))
-    assert grid.training_intervals(resumed) == [(t0, t0 + 250), (t0 + 3600 - 250, t0 + 3600)]
+    assert grid.training_intervals(resumed) == [(t0, t0 + 250), (t0 + 400, t0 + 700), (t0 + 1050, t0 + 1300)]
     (old / "done").write_text(json.dumps({"seconds": 100.0, "finished": "2027-01-15T08:10:00"}) + "\n")
     assert grid.training_intervals(old) == [(t0 + 500, t0 + 600)]
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+05:30: a reading as local time would move it by 5.5 h
+    time.tzset()
+    try:
+        assert grid.training_intervals(old) == [(t0 + 500, t0 + 600)]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
     spans = [*grid.training_intervals(resumed), *grid.training_intervals(old)]
-    assert grid.covered_seconds(spans) == 250 + 250 + 100
+    assert grid.covered_seconds(spans) == 250 + (700 - 400) + 250  # the old run lies within the second start
     assert grid.covered_seconds([(0, 10), (5, 20), (6, 7), (30, 31)]) == 21
     assert grid.covered_seconds([]) == 0
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rhm_memo.grid import DONE, covered_seconds, training_intervals
+from rhm_memo.report.glance import glance_table
 from rhm_memo.report.groups import Group, group_runs
 from rhm_memo.report.privacy import privacy_table
 from rhm_memo.report.records import Run, load_runs
@@ -168,13 +169,17 @@ def _interim(patterns: Sequence[str], planned: int | None) -> str:
 
 
 def render_block(spec: str, figures: Figures | None = None) -> str:
-    """The markdown of one block: ``spec`` is ``TABLE [n=N] GLOB [GLOB ...]``, ``contrast [n=N] GLOB_A GLOB_B`` or
-    ``figure NAME GLOB [GLOB ...]`` (drawn only with ``figures`` that may write: :func:`update_page` passes
-    them). With ``n=N`` (each glob one setting, N runs planned for each) the block is marked interim while a glob
-    has fewer finished runs."""
+    """The markdown of one block: ``spec`` is ``TABLE [n=N] GLOB [GLOB ...]``, ``contrast [n=N] GLOB_A GLOB_B``,
+    ``glance REGISTRY`` (:mod:`rhm_memo.report.glance`) or ``figure NAME GLOB [GLOB ...]`` (drawn only with
+    ``figures`` that may write: :func:`update_page` passes them). With ``n=N`` (each glob one setting, N runs
+    planned for each) the block is marked interim while a glob has fewer finished runs."""
     name, *patterns = spec.split()
     if name == "figure":
         return render_figure(spec, patterns, figures or Figures(Path.cwd(), write=False))
+    if name == "glance":
+        if len(patterns) != 1:
+            raise ValueError(f"a glance block needs 'glance REGISTRY' (one YAML file), got {spec!r}")
+        return glance_table(patterns[0], lambda p: load_runs(sorted(d for d in glob.glob(p) if _finished(Path(d)))))
     planned = None
     if patterns and re.fullmatch(r"n=\d+", patterns[0]):
         planned, patterns = int(patterns[0][2:]), patterns[1:]

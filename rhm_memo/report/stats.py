@@ -206,7 +206,8 @@ def verdict(values: Sequence[float], reference: float, alpha: float = 0.05) -> s
     """Words for a claim that the mean of ``values`` exceeds ``reference``, from the two-sided one-sample t-test:
     "reproduced" (p < alpha, above), "opposite" (p < alpha, below), "consistent but not significant" (above,
     p ≥ alpha), "not reproduced" (at or below, p ≥ alpha); each with p and n."""
-    return _words(one_sample_p(values, reference), float(np.mean(values)) > reference, f"n = {len(values)}", alpha)
+    above = float(np.mean(values)) > reference
+    return verdict_words(one_sample_p(values, reference), above, f"n = {len(values)}", alpha)
 
 
 def direction(values: Sequence[float], reference: float, alpha: float = 0.05) -> str:
@@ -220,7 +221,8 @@ def direction(values: Sequence[float], reference: float, alpha: float = 0.05) ->
     return f"{side} {reference:g} (p = {fmt_p(p)}, {n})"
 
 
-def _words(p: float, above: bool, n: str, alpha: float) -> str:
+def verdict_words(p: float, above: bool, n: str, alpha: float = 0.05) -> str:
+    """The words of :func:`verdict` for a two-sided test's ``p``, the side of the claim (``above``) and ``n``."""
     if math.isnan(p):
         return f"undecided ({n})"
     if p < alpha:
@@ -270,7 +272,7 @@ def contrast_table(label_a: str, runs_a: Sequence[Run], label_b: str, runs_b: Se
         missing = [name for name, st in (*stats_a, *stats_b) if st.get(key) is None]
         cells = [key, role, f"{fmt(mean_x, digits)} ({len(x)}/{len(stats_a)})",
                  f"{fmt(mean_y, digits)} ({len(y)}/{len(stats_b)})", interval, fmt_p(p),
-                 fmt_p(permutation_p(x, y)), _words(p, mean_y > mean_x, n, alpha),
+                 fmt_p(permutation_p(x, y)), verdict_words(p, mean_y > mean_x, n, alpha),
                  ", ".join(missing) or "—"]  # fmt: skip
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from test_stats import mean_var, ref_permutation, ref_welch, rows, t_two_sided
 from rhm_memo.report import figures, load_runs
 from rhm_memo.report.groups import group_runs, intermediate_steps, run_statistics
 from rhm_memo.report.page import render_block
+from rhm_memo.report.records import block_size
 from rhm_memo.report.stats import (
     contrast_table,
     describe,
@@ -110,6 +111,7 @@ def test_slop_rows_name_block_sizes(tmp_path, monkeypatch):
     figures.plot_slop_kl(same, tmp_path)
     figures.plot_slop_kl(mixed, tmp_path)
     assert "height 1: 3-token blocks" in titles and "height-1 blocks" in titles
+    assert [block_size(same, h) for h in (2, "3")] == ["9-token blocks", "27-token blocks"]  # s**h, not s·h
 
 
 def with_readings(path, true, novel, novel_null):

@@ -112,13 +112,16 @@ def test_the_regime_studys_prose_states_only_numbers_of_its_tables():
 
 
 def test_grid_runs_in_progress_are_left_out(tmp_path, monkeypatch):
+    """A grid run without its done marker is in no table; the compute table adds the finished runs' hours, and
+    its wall time is the union of their intervals (two one-hour runs half an hour apart: 1.5 h)."""
     monkeypatch.chdir(tmp_path)
-    done, running = make_run(tmp_path / "g-s1", truncated=False), make_run(tmp_path / "g-s2", truncated=False)
-    for run in (done, running):
+    runs = [make_run(tmp_path / f"g-s{i}", truncated=False) for i in (1, 2, 3)]
+    for run in runs:
         (run / "grid.log").write_text("...")
-    (done / "done").write_text('{"seconds": 90.0, "finished": "2026-12-03T10:00:00+00:00"}\n')
+    (runs[0] / "done").write_text('{"seconds": 3600.0, "finished": "2026-12-03T10:00:00+00:00"}\n')
+    (runs[2] / "done").write_text('{"seconds": 3600.0, "finished": "2026-12-03T11:30:00+01:00"}\n')  # 10:30 UTC
     assert "g-s1" in render_block("runs g-s*") and "g-s2" not in render_block("runs g-s*")
-    assert "| 1 | 2 | 1.5 (1.5–1.5) | 0.0 |" in render_block("compute g-s*")
+    assert "| 2 | 120 | 60.0 (60.0–60.0) | 1.5 |" in render_block("compute g-s*")
 
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
