@@ -325,12 +325,18 @@ def finished_now() -> str:
     return datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
+def read_done(run_dir: Path) -> dict[str, Any]:
+    """A finished run's record: the first line of its ``done`` marker (the grid's record of the run)."""
+    return json.loads((run_dir / DONE).read_text().splitlines()[0])
+
+
 def training_intervals(run_dir: Path) -> list[tuple[float, float]]:
     """When a finished run trained usefully, as (start, end) epoch seconds, from its ``done`` marker and
     ``attempts.jsonl``: each start up to the next start's checkpoint (its ``prior_seconds``), and the last start
     up to the run's end. A run started by an older runner (no ``attempts.jsonl``) has one interval, the last
-    ``seconds`` before it finished; a ``finished`` time without a UTC offset (older records) is read as UTC."""
-    done = json.loads((run_dir / DONE).read_text().splitlines()[0])
+    ``seconds`` before it finished; a ``finished`` time without a UTC offset (older records) is read as UTC.
+    Their lengths add up to the record's ``seconds``."""
+    done = read_done(run_dir)
     end = datetime.fromisoformat(done["finished"])
     end_s = (end if end.tzinfo else end.replace(tzinfo=timezone.utc)).timestamp()
     path = run_dir / ATTEMPTS
@@ -538,7 +544,7 @@ def remaining(runs: Sequence[Run], jobs: int, force: bool = False) -> str:
     seconds = []
     for run in finished:
         try:
-            seconds.append(float(json.loads((run.run_dir / DONE).read_text().splitlines()[0])["seconds"]))
+            seconds.append(float(read_done(run.run_dir)["seconds"]))
         except (ValueError, KeyError, IndexError, TypeError):  # a marker written by hand or cut short
             continue
     if todo and seconds:

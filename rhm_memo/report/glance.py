@@ -30,7 +30,7 @@ import yaml
 
 from rhm_memo.report.groups import run_statistics
 from rhm_memo.report.records import Run, block_size
-from rhm_memo.report.stats import describe, fmt_p, one_sample_p, verdict_words, welch_ci, welch_p
+from rhm_memo.report.stats import describe, digits_for, fmt_p, one_sample_p, verdict_words, welch_ci, welch_p
 from rhm_memo.report.tables import fmt
 
 
@@ -98,18 +98,18 @@ def load_registry(path: str | Path) -> tuple[int | None, list[Test]]:
     return (int(planned) if planned is not None else None), tests
 
 
-def _values(runs: Sequence[Run], key: str) -> list[float]:
-    return [v for v in (run_statistics(run).get(key) for run in runs) if v is not None]
+#: One setting of a test: its runs' statistics (:func:`run_statistics`, computed once per run).
+Arm = Sequence[dict[str, float | None]]
 
 
-def _digits(key: str) -> int:
-    return 0 if key.startswith("onset") else 3
+def _values(arm: Arm, key: str) -> list[float]:
+    return [v for v in (statistics.get(key) for statistics in arm) if v is not None]
 
 
-def _reading(arms: Sequence[Sequence[Run]], key: str, reference: float) -> tuple[str, float, bool, str]:
+def _reading(arms: Sequence[Arm], key: str, reference: float) -> tuple[str, float, bool, str]:
     """The result cell of ``key`` (the mean with its 95% CI, or B − A with Welch's), its p, whether it lies above
     the reference (B above A), and the runs it counts."""
-    d = _digits(key)
+    d = digits_for(key)
     unit = " steps" if key.startswith("onset") else ""
     if len(arms) == 1:
         values = _values(arms[0], key)
@@ -128,7 +128,7 @@ def _reading(arms: Sequence[Sequence[Run]], key: str, reference: float) -> tuple
     return f"B − A = {fmt(diff, d)}{unit}{interval}", welch_p(x, y), diff > 0, f"n = {len(x)} + {len(y)}"
 
 
-def _secondary(arms: Sequence[Sequence[Run]], secondary: Secondary | None, h: int | None) -> str:
+def _secondary(arms: Sequence[Arm], secondary: Secondary | None, h: int | None) -> str:
     if secondary is None:
         return "—"
     key = secondary.statistic.replace("{h}", str(h))
@@ -146,6 +146,14 @@ def glance_table(registry: str | Path, runs_of: Callable[[str], list[Run]]) -> s
     ``runs_of(glob)`` gives a glob's finished runs; a test whose settings have fewer than the planned runs reads
     "running" instead of a verdict."""
     planned, tests = load_registry(registry)
+    loaded: dict[str, tuple[list[Run], Arm]] = {}  # each glob's runs and statistics, read once for all tests
+
+    def setting(pattern: str) -> tuple[list[Run], Arm]:
+        if pattern not in loaded:
+            runs = runs_of(pattern)
+            loaded[pattern] = runs, [run_statistics(run) for run in runs]
+        return loaded[pattern]
+
     header = [
         "claim",
         "setting",
@@ -156,11 +164,13 @@ def glance_table(registry: str | Path, runs_of: Callable[[str], list[Run]]) -> s
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for test in tests:
-        arms = [runs_of(pattern) for pattern in test.runs]
+        runs, arms = zip(*(setting(pattern) for pattern in test.runs))
         short = planned is not None and any(len(arm) < planned for arm in arms)
         for h in test.heights or (None,):
             key = test.statistic.replace("{h}", str(h))
-            statistic = key if h is None else f"{key}, {block_size([r for a in arms for r in a], h)}"
+            statistic = (
+                key if h is None else f"{key}, {block_size([run for setting_runs in runs for run in setting_runs], h)}"
+            )
             statistic += ", B − A (0)" if len(arms) == 2 else f" ({test.reference:g})"
             if short:
                 counts, of = " + ".join(str(len(arm)) for arm in arms), " + ".join(str(planned) for _ in arms)

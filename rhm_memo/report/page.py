@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import json
 import re
 import shutil
 import tempfile
@@ -53,12 +52,13 @@ def _per_group(table: Callable[[Group], str]) -> Callable[[list[Run]], str]:
 
 def compute_table(runs: list[Run]) -> str:
     """The compute of the runs that ``rhm-memo grid`` finished (their ``done`` markers): n, total and per run
-    run-minutes, and the wall time during which any of them trained (:func:`rhm_memo.grid.training_intervals`)."""
-    finished = [run.path for run in runs if (run.path / DONE).is_file()]
-    if not finished:
+    run-minutes (each run's ``seconds``, the length of its :func:`rhm_memo.grid.training_intervals`), and the wall
+    time during which any of them trained."""
+    spans = [training_intervals(run.path) for run in runs if (run.path / DONE).is_file()]
+    if not spans:
         return "*No run finished by `rhm-memo grid` yet.*"
-    seconds = [float(json.loads((path / DONE).read_text().splitlines()[0])["seconds"]) for path in finished]
-    wall = covered_seconds([span for path in finished for span in training_intervals(path)])
+    seconds = [sum(end - start for start, end in run_spans) for run_spans in spans]
+    wall = covered_seconds([span for run_spans in spans for span in run_spans])
     total = sum(seconds)
     return (
         "| runs | total run-minutes | minutes per run (min–max) | wall-clock hours while any run trained |\n"
@@ -120,7 +120,7 @@ def render_figure(spec: str, patterns: list[str], figures: Figures) -> str:
     if len(patterns) < 2 or patterns[0] not in available:
         raise ValueError(f"a figure block needs 'figure NAME GLOB...' with NAME in {sorted(available)}, got {spec!r}")
     name, globs = patterns[0], patterns[1:]
-    dirs = sorted({d for p in globs for d in glob.glob(p) if _finished(Path(d))})
+    dirs = _finished_dirs(globs)
     if not dirs:
         return f"*No finished runs match {' '.join(globs)} yet.*"
     digest = hashlib.sha256(spec.encode())
@@ -158,6 +158,11 @@ def _finished(run_dir: Path) -> bool:
     return has_records and ((run_dir / "done").is_file() or not (run_dir / "grid.log").is_file())
 
 
+def _finished_dirs(patterns: Sequence[str]) -> list[str]:
+    """The finished run directories (:func:`_finished`) that any of the globs match, sorted."""
+    return sorted({d for p in patterns for d in glob.glob(p) if _finished(Path(d))})
+
+
 def _interim(patterns: Sequence[str], planned: int | None) -> str:
     """The note over a block whose globs (one setting each) have fewer than the ``planned`` finished runs: each
     such glob with its count, zero included; "" when every glob has them (or nothing is planned)."""
@@ -179,14 +184,14 @@ def render_block(spec: str, figures: Figures | None = None) -> str:
     if name == "glance":
         if len(patterns) != 1:
             raise ValueError(f"a glance block needs 'glance REGISTRY' (one YAML file), got {spec!r}")
-        return glance_table(patterns[0], lambda p: load_runs(sorted(d for d in glob.glob(p) if _finished(Path(d)))))
+        return glance_table(patterns[0], lambda p: load_runs(_finished_dirs([p])))
     planned = None
     if patterns and re.fullmatch(r"n=\d+", patterns[0]):
         planned, patterns = int(patterns[0][2:]), patterns[1:]
     if name in CONTRASTS:
         if len(patterns) != 2:
             raise ValueError(f"a {name} block needs '{name} [n=N] GLOB_A GLOB_B' (one glob per setting), got {spec!r}")
-        arms = [sorted(d for d in glob.glob(p) if _finished(Path(d))) for p in patterns]
+        arms = [_finished_dirs([p]) for p in patterns]
         missing = [p for p, dirs in zip(patterns, arms) if not dirs]
         if missing:
             return f"*No finished runs match {' '.join(missing)} yet.*"
@@ -196,7 +201,7 @@ def render_block(spec: str, figures: Figures | None = None) -> str:
     if name not in TABLES or not patterns:
         known = sorted([*TABLES, *CONTRASTS])
         raise ValueError(f"a generated block needs 'TABLE GLOB...' with TABLE in {known}, got {spec!r}")
-    dirs = sorted({d for p in patterns for d in glob.glob(p) if _finished(Path(d))})
+    dirs = _finished_dirs(patterns)
     if not dirs:
         return f"*No finished runs match {' '.join(patterns)} yet.*"
     return _interim(patterns, planned) + TABLES[name](load_runs(dirs))

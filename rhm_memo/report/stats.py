@@ -145,6 +145,11 @@ def _values(group: Group, key: str) -> list[float]:
     return [v for v in (run_statistics(run).get(key) for run in group.runs) if v is not None]
 
 
+def digits_for(key: str) -> int:
+    """The decimals a statistic is printed with: none for onsets (steps), 3 otherwise."""
+    return 0 if key.startswith("onset") else 3
+
+
 def fmt_p(p: float) -> str:
     if math.isnan(p):
         return "—"
@@ -193,7 +198,7 @@ def comparison_table(groups: Sequence[Group], keys: Sequence[str] = COMPARED) ->
             x, y = _values(a, key), _values(b, key)
             if not x or not y:
                 continue
-            digits = 0 if key.startswith("onset") else 3
+            digits = digits_for(key)
             cells = [a.label.replace("|", "\\|"), b.label.replace("|", "\\|"), key]
             cells += [f"{len(x)}/{len(a.runs)}", f"{len(y)}/{len(b.runs)}"]
             cells += [fmt(float(np.mean(x)), digits), fmt(float(np.mean(y)), digits)]
@@ -262,7 +267,7 @@ def contrast_table(label_a: str, runs_a: Sequence[Run], label_b: str, runs_b: Se
     for key, role in keys:
         x = [v for v in (st.get(key) for _, st in stats_a) if v is not None]
         y = [v for v in (st.get(key) for _, st in stats_b) if v is not None]
-        digits = 0 if key.startswith("onset") else 3
+        digits = digits_for(key)
         mean_x, mean_y = (float(np.mean(v)) if v else math.nan for v in (x, y))
         low, high = welch_ci(x, y)
         diff = fmt(mean_y - mean_x, digits)
